@@ -1,0 +1,122 @@
+"""Frame handling for the ingest: classify, validate, group per symbol, encode, produce."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.core.finnhub_protocol import FrameKind, classify_frame
+from stock_platform.core.kafka_producer import TrackedProducer
+from stock_platform.core.validation import TradeValidator
+
+logger = logging.getLogger(__name__)
+
+_MAX_REASONS_PER_DEAD_LETTER = 5
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Running totals of one ingest process."""
+
+    frames: int = 0
+    trades: int = 0
+    messages: int = 0
+    bytes: int = 0
+    rejected_trades: int = 0
+    dead_letters: int = 0
+    pings: int = 0
+    finnhub_errors: int = 0
+    reconnects: int = 0
+    first_event_time_ms: int | None = None
+    last_event_time_ms: int | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FrameHandler:
+    """Turns raw websocket frames into Kafka messages on the market and dead-letter topics.
+
+    Valid trades of one frame are grouped per symbol: one Avro TradeBatch per symbol, keyed by the
+    symbol so per-symbol order holds within a partition.
+    """
+
+    def __init__(
+        self,
+        producer: TrackedProducer,
+        market_topic: str,
+        dead_letter_topic: str,
+        source: str,
+        validator: TradeValidator | None = None,
+    ) -> None:
+        self._producer = producer
+        self._market_topic = market_topic
+        self._dead_letter_topic = dead_letter_topic
+        self._source = source
+        self._validator = validator or TradeValidator()
+        self._codec = TradeBatchCodec()
+        self._dead_letter_codec = DeadLetterCodec()
+        self.stats = IngestStats()
+
+    def handle(self, raw: str | bytes, received_at_ms: int | None = None) -> None:
+        """Process one frame. Never raises for bad input: it becomes a dead letter."""
+        if received_at_ms is None:
+            received_at_ms = int(time.time() * 1000)
+        self.stats.frames += 1
+        frame = classify_frame(raw)
+        if frame.kind is FrameKind.PING:
+            self.stats.pings += 1
+            return
+        if frame.kind is FrameKind.ERROR:
+            self.stats.finnhub_errors += 1
+            logger.warning("Finnhub sent an error frame: %s", frame.message)
+            self._dead_letter(raw, f"finnhub error frame: {frame.message}", received_at_ms)
+            return
+        if frame.kind is FrameKind.MALFORMED:
+            self._dead_letter(raw, frame.message, received_at_ms)
+            return
+        self._handle_trades(raw, frame.trades, received_at_ms)
+
+    def _handle_trades(self, raw: str | bytes, trades: list[Any], received_at_ms: int) -> None:
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        reasons: list[str] = []
+        problem = self._validator.problem
+        for position, trade in enumerate(trades):
+            reason = problem(trade, received_at_ms)
+            if reason is None:
+                by_symbol.setdefault(trade["s"], []).append(trade)
+            else:
+                reasons.append(f"data[{position}]: {reason}")
+        if reasons:
+            self.stats.rejected_trades += len(reasons)
+            shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
+            more = len(reasons) - _MAX_REASONS_PER_DEAD_LETTER
+            self._dead_letter(
+                raw,
+                f"{len(reasons)} of {len(trades)} trades rejected: {shown}" + (f"; +{more} more" if more > 0 else ""),
+                received_at_ms,
+            )
+        stats = self.stats
+        for symbol, symbol_trades in by_symbol.items():
+            value = self._codec.encode(symbol_trades, received_at_ms, self._source)
+            self._producer.send(self._market_topic, symbol.encode(), value, self._codec.headers)
+            stats.messages += 1
+            stats.bytes += len(value)
+            stats.trades += len(symbol_trades)
+            times = [trade["t"] for trade in symbol_trades]
+            earliest, latest = min(times), max(times)
+            if stats.first_event_time_ms is None or earliest < stats.first_event_time_ms:
+                stats.first_event_time_ms = earliest
+            if stats.last_event_time_ms is None or latest > stats.last_event_time_ms:
+                stats.last_event_time_ms = latest
+        self._producer.poll()
+
+    def _dead_letter(self, raw: str | bytes, reason: str, received_at_ms: int) -> None:
+        payload = raw.encode() if isinstance(raw, str) else raw
+        value = self._dead_letter_codec.encode(payload, reason, self._source, received_at_ms)
+        self._producer.send(self._dead_letter_topic, None, value, self._dead_letter_codec.headers)
+        self.stats.dead_letters += 1
+        logger.warning("Dead-lettered a frame: %s", reason)

@@ -1,0 +1,60 @@
+"""Validation of Finnhub trade objects: required fields, types and plausible ranges."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# Finnhub started in 2018; anything before 2000 is a unit error (seconds instead of ms) or garbage.
+_EARLIEST_PLAUSIBLE_MS = 946_684_800_000
+_MAX_SYMBOL_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class TradeLimits:
+    """Plausibility bounds for trades; the clock skew bound rejects timestamps from the future."""
+
+    max_future_skew_ms: int = 5 * 60 * 1000
+    max_price: float = 1e9
+    max_volume: float = 1e12
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+class TradeValidator:
+    """Checks one Finnhub trade dict; returns None when valid, else a one-line reason."""
+
+    def __init__(self, limits: TradeLimits | None = None, clock=time.time) -> None:
+        self._limits = limits or TradeLimits()
+        self._clock = clock
+
+    def problem(self, trade: Any, now_ms: int | None = None) -> str | None:
+        """Return why `trade` is invalid, or None. Normalises a missing `c` to None in place."""
+        if not isinstance(trade, dict):
+            return f"trade is a JSON {type(trade).__name__}, expected an object"
+        symbol = trade.get("s")
+        if not isinstance(symbol, str) or not symbol or len(symbol) > _MAX_SYMBOL_LENGTH or symbol.strip() != symbol:
+            return f"symbol {symbol!r} is not a non-empty string"
+        price = trade.get("p")
+        if not _is_number(price) or not 0 < price <= self._limits.max_price:
+            return f"{symbol}: price {price!r} is not a number in (0, {self._limits.max_price:g}]"
+        volume = trade.get("v")
+        if not _is_number(volume) or not 0 <= volume <= self._limits.max_volume:
+            return f"{symbol}: volume {volume!r} is not a number in [0, {self._limits.max_volume:g}]"
+        event_time = trade.get("t")
+        if type(event_time) is not int:
+            return f"{symbol}: timestamp {event_time!r} is not an integer of epoch milliseconds"
+        if now_ms is None:
+            now_ms = int(self._clock() * 1000)
+        if not _EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._limits.max_future_skew_ms:
+            return f"{symbol}: timestamp {event_time} ms is not plausible (before 2000 or in the future)"
+        conditions = trade.get("c")
+        if conditions is None:
+            trade["c"] = None
+        elif not isinstance(conditions, list) or not all(isinstance(item, str) for item in conditions):
+            return f"{symbol}: conditions {conditions!r} are not a list of strings"
+        return None

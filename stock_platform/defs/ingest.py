@@ -1,0 +1,57 @@
+"""Job `finnhub_ingest` and its keeper sensor: Finnhub websocket -> Kafka `market`."""
+
+import dagster as dg
+from pydantic import Field
+
+from stock_platform.core.finnhub_ws import FinnhubStream
+from stock_platform.core.ingest import FrameHandler
+from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
+from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
+from stock_platform.defs.market import MARKET_KEY, market_metadata
+from stock_platform.resources.finnhub import FinnhubResource
+from stock_platform.resources.kafka import KafkaResource
+
+INGEST_JOB_NAME = "finnhub_ingest"
+
+
+class IngestConfig(dg.Config):
+    """How long one run ingests before it exits for the keeper to relaunch it, and how often it reports."""
+
+    window_minutes: float = Field(default=60.0, description="Bounded window; 0 means run until terminated.")
+    report_interval_seconds: float = Field(default=30.0, description="How often `market` gets an event.")
+
+
+@dg.op(description="Streams Finnhub trades into Kafka until the window ends or the run is terminated.")
+def ingest_trades(
+    context: dg.OpExecutionContext, config: IngestConfig, finnhub: FinnhubResource, kafka: KafkaResource
+) -> None:
+    stream = FinnhubStream(finnhub.stream_settings())
+    created = kafka.ensure_topics()
+    if created:
+        context.log.info(f"Created Kafka topics {created}")
+    with kafka.producer() as producer:
+        handler = FrameHandler(producer, kafka.market_topic, kafka.dead_letter_topic, source=finnhub.source_name())
+
+        def report(interval: dict) -> None:
+            context.log_event(
+                dg.AssetMaterialization(MARKET_KEY, metadata=market_metadata(interval, producer.offset_ranges))
+            )
+
+        settings = WindowSettings(
+            report_interval_s=config.report_interval_seconds,
+            window_s=config.window_minutes * 60 if config.window_minutes > 0 else None,
+        )
+        totals = run_ingest_window(stream, handler, producer, settings, report)
+    context.log.info(f"Ingest window finished: {totals['trades']} trades, {totals['dead_letters']} dead letters")
+
+
+@dg.job(
+    name=INGEST_JOB_NAME,
+    tags=long_run_tags(INGEST_JOB_NAME),
+    description="Long-running Finnhub websocket ingest into Kafka topic `market` (kept alive by its keeper sensor).",
+)
+def finnhub_ingest() -> None:
+    ingest_trades()
+
+
+finnhub_ingest_keeper = build_keeper_sensor(finnhub_ingest, "finnhub_ingest_keeper")

@@ -1,0 +1,66 @@
+"""Keeper sensors: keep exactly one run of a long-running job alive."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+LONG_RUN_TAG = "stock_platform/long_run"
+
+IN_PROGRESS_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+_MAX_BACKOFF_DOUBLINGS = 6
+
+
+def long_run_tags(job_name: str) -> dict[str, str]:
+    """Tags that the run queue's tag concurrency limit (1 per value) keys on."""
+    return {LONG_RUN_TAG: job_name}
+
+
+def _consecutive_failures(records: list[dg.RunRecord]) -> int:
+    failures = 0
+    for record in records:
+        if record.dagster_run.status != dg.DagsterRunStatus.FAILURE:
+            break
+        failures += 1
+    return failures
+
+
+def build_keeper_sensor(job: dg.JobDefinition, name: str, interval_s: int = 30) -> dg.SensorDefinition:
+    """A sensor that requests a run of `job` only when none is in progress.
+
+    Run keys are time-bucketed so a finished run can be replaced in the next bucket but a tick can
+    never request two; after consecutive failures the wait doubles (crash-loop protection).
+    """
+
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Keeps one run of `{job.name}` in progress; relaunches it when none is.",
+    )
+    def _keeper(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        in_progress = context.instance.get_run_records(
+            dg.RunsFilter(job_name=job.name, statuses=IN_PROGRESS_STATUSES), limit=1
+        )
+        if in_progress:
+            return dg.SkipReason(f"run {in_progress[0].dagster_run.run_id} of {job.name} is in progress")
+        recent = context.instance.get_run_records(dg.RunsFilter(job_name=job.name), limit=_MAX_BACKOFF_DOUBLINGS + 1)
+        failures = _consecutive_failures(recent)
+        if failures and recent[0].end_time is not None:
+            wait_s = interval_s * 2 ** min(failures, _MAX_BACKOFF_DOUBLINGS)
+            if time.time() - recent[0].end_time < wait_s:
+                return dg.SkipReason(f"{failures} consecutive failed runs of {job.name}; waiting {wait_s}s before relaunch")
+        bucket = int(time.time() // interval_s)
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=f"{job.name}-{bucket}", tags=long_run_tags(job.name))]
+        )
+
+    return _keeper
