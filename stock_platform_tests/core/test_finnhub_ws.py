@@ -1,0 +1,179 @@
+import json
+import threading
+from unittest.mock import MagicMock
+
+import pytest
+import websocket
+
+from stock_platform.core import finnhub_ws
+from stock_platform.core.finnhub_ws import FinnhubAuthError, FinnhubStream, StreamSettings, TooManySymbolsError
+
+TEXT = websocket.ABNF.OPCODE_TEXT
+
+
+class FakeWebSocket:
+    """Plays a script of frames; an exception in the script is raised from recv_data."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.sent = []
+        self.closed = False
+        self.pings = 0
+
+    def send(self, text):
+        self.sent.append(json.loads(text))
+
+    def settimeout(self, timeout):
+        pass
+
+    def recv_data(self):
+        if not self.script:
+            raise websocket.WebSocketTimeoutException("idle")
+        item = self.script.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return TEXT, item
+
+    def ping(self):
+        self.pings += 1
+
+    def close(self):
+        self.closed = True
+
+
+class ConnectionScript(list):
+    """Connections (or connect errors) to hand out, and the URLs that were dialled."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Each create_connection call pops the next FakeWebSocket (or exception) from this list."""
+    queue = ConnectionScript()
+    urls = queue.urls
+
+    def create_connection(url, **kwargs):
+        urls.append(url)
+        item = queue.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    monkeypatch.setattr(finnhub_ws.websocket, "create_connection", create_connection)
+    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: 0)
+    return queue
+
+
+def _settings(**overrides):
+    values = {"url": "ws://127.0.0.1:1/", "symbols": ["AAPL", "BINANCE:BTCUSDT"], "token": "s3cret"}
+    values.update(overrides)
+    return StreamSettings(**values)
+
+
+def _stop_after(stream, frames_wanted):
+    received = []
+
+    def on_frame(raw, received_at_ms):
+        received.append(raw)
+        if len(received) >= frames_wanted:
+            stream.stop_event.set()
+
+    return received, on_frame
+
+
+def test_subscribes_to_every_symbol_and_delivers_frames(connections):
+    ws = FakeWebSocket([b'{"type":"trade","data":[]}', b'{"type":"ping"}'])
+    connections.append(ws)
+    stream = FinnhubStream(_settings())
+    received, on_frame = _stop_after(stream, 2)
+    stream.run(on_frame)
+    assert ws.sent == [{"type": "subscribe", "symbol": "AAPL"}, {"type": "subscribe", "symbol": "BINANCE:BTCUSDT"}]
+    assert received == [b'{"type":"trade","data":[]}', b'{"type":"ping"}']
+    assert ws.closed
+
+
+def test_token_goes_in_the_query_string(connections):
+    connections.append(FakeWebSocket([b"{}"]))
+    stream = FinnhubStream(_settings(url="ws://127.0.0.1:1/?x=1"))
+    _, on_frame = _stop_after(stream, 1)
+    stream.run(on_frame)
+    assert connections.urls == ["ws://127.0.0.1:1/?x=1&token=s3cret"]
+
+
+def test_dropped_connection_reconnects_and_resubscribes(connections):
+    first = FakeWebSocket([b"1", websocket.WebSocketConnectionClosedException("gone")])
+    second = FakeWebSocket([b"2"])
+    connections.extend([first, second])
+    stream = FinnhubStream(_settings())
+    received, on_frame = _stop_after(stream, 2)
+    stream.run(on_frame)
+    assert received == [b"1", b"2"]
+    assert stream.reconnects == 1
+    assert len(second.sent) == 2 and first.closed
+
+
+def test_failed_connects_are_retried(connections):
+    connections.extend([ConnectionRefusedError("refused"), OSError("unreachable"), FakeWebSocket([b"ok"])])
+    stream = FinnhubStream(_settings())
+    received, on_frame = _stop_after(stream, 1)
+    stream.run(on_frame)
+    assert received == [b"ok"]
+
+
+def test_rejected_token_is_a_clear_error_not_a_retry_loop(connections):
+    connections.append(websocket.WebSocketBadStatusException("Handshake status %d %s", 401, "Unauthorized"))
+    with pytest.raises(FinnhubAuthError, match="check FINNHUB_API_KEY"):
+        FinnhubStream(_settings()).run(MagicMock())
+
+
+def test_token_never_appears_in_logs(connections, caplog):
+    connections.extend([OSError("cannot reach ws://127.0.0.1:1/?token=s3cret"), FakeWebSocket([b"ok"])])
+    stream = FinnhubStream(_settings())
+    _, on_frame = _stop_after(stream, 1)
+    stream.run(on_frame)
+    assert "s3cret" not in caplog.text
+    assert "token=***" in caplog.text
+
+
+def test_silent_connection_is_replaced(connections, monkeypatch):
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(finnhub_ws.time, "monotonic", lambda: next(clock))
+    silent = FakeWebSocket([])
+    connections.extend([silent, FakeWebSocket([b"alive"])])
+    stream = FinnhubStream(_settings(idle_timeout_s=25, keepalive_interval_s=15))
+    received, on_frame = _stop_after(stream, 1)
+    stream.run(on_frame)
+    assert received == [b"alive"]
+    assert silent.closed and silent.pings >= 1
+
+
+def test_stop_event_ends_the_loop_while_idle(connections):
+    connections.append(FakeWebSocket([]))
+    stop = threading.Event()
+    stream = FinnhubStream(_settings(), stop)
+    ticks = []
+
+    def on_tick():
+        ticks.append(1)
+        if len(ticks) == 2:
+            stop.set()
+
+    stream.run(MagicMock(), on_tick)
+    assert len(ticks) == 2
+
+
+def test_too_many_symbols_is_a_clear_error():
+    with pytest.raises(TooManySymbolsError, match="3 symbols configured but the Finnhub plan allows 2"):
+        _settings(symbols=["A", "B", "C"], max_symbols=2)
+
+
+def test_empty_symbol_list_is_a_clear_error():
+    with pytest.raises(ValueError, match="set FINNHUB_SYMBOLS"):
+        _settings(symbols=[])
+
+
+def test_settings_repr_hides_the_token():
+    assert "s3cret" not in repr(_settings())

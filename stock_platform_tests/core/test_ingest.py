@@ -1,0 +1,108 @@
+import json
+import time
+
+import pytest
+
+from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.core.ingest import FrameHandler
+from stock_platform.core.kafka_producer import DeliveryFailedError, TrackedProducer
+from stock_platform_tests.fakes import FakeProducer
+
+NOW_MS = int(time.time() * 1000)
+
+
+def _frame(*trades):
+    return json.dumps({"type": "trade", "data": list(trades)})
+
+
+def _trade(symbol="AAPL", price=190.0, volume=10, offset_ms=0):
+    return {"s": symbol, "p": price, "t": NOW_MS - 1000 + offset_ms, "v": volume, "c": ["1"]}
+
+
+@pytest.fixture
+def fake():
+    return FakeProducer()
+
+
+@pytest.fixture
+def handler(fake):
+    return FrameHandler(TrackedProducer(fake), "market", "market.dead_letter", source="simulator")
+
+
+def test_valid_trades_are_grouped_per_symbol_and_keyed_by_symbol(handler, fake):
+    handler.handle(_frame(_trade("AAPL"), _trade("MSFT", 420.0), _trade("AAPL", 191.0, offset_ms=1)), NOW_MS)
+    messages = fake.on("market")
+    assert [key for _, key, _, _ in messages] == [b"AAPL", b"MSFT"]
+    aapl = TradeBatchCodec().decode(messages[0][2])
+    assert [trade["p"] for trade in aapl.trades] == [190.0, 191.0]
+    assert aapl.received_at_ms == NOW_MS and aapl.source == "simulator"
+    assert handler.stats.trades == 3 and handler.stats.messages == 2
+
+
+def test_pings_produce_nothing(handler, fake):
+    handler.handle('{"type":"ping"}', NOW_MS)
+    assert fake.produced == []
+    assert handler.stats.pings == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{garbage", "not valid JSON"),
+        ('{"type":"error","msg":"Invalid symbol"}', "finnhub error frame: Invalid symbol"),
+        ('{"type":"trade"}', "without a 'data' array"),
+    ],
+)
+def test_bad_frames_are_dead_lettered_verbatim(handler, fake, raw, reason):
+    handler.handle(raw, NOW_MS)
+    [(topic, key, value, headers)] = fake.produced
+    record = DeadLetterCodec().decode(value)
+    assert topic == "market.dead_letter" and key is None
+    assert record["payload"] == (raw if isinstance(raw, bytes) else raw.encode())
+    assert reason in record["reason"]
+    assert record["received_at"] == NOW_MS
+    assert handler.stats.dead_letters == 1
+
+
+def test_invalid_trades_are_dead_lettered_and_valid_ones_still_sent(handler, fake):
+    raw = _frame(_trade("AAPL"), _trade("AAPL", price=-1), _trade("MSFT", volume=-5))
+    handler.handle(raw, NOW_MS)
+    assert [key for _, key, _, _ in fake.on("market")] == [b"AAPL"]
+    [(_, _, value, _)] = fake.on("market.dead_letter")
+    record = DeadLetterCodec().decode(value)
+    assert record["payload"] == raw.encode()
+    assert record["reason"].startswith("2 of 3 trades rejected: data[1]: AAPL: price -1")
+    assert "data[2]: MSFT: volume -5" in record["reason"]
+    assert handler.stats.rejected_trades == 2 and handler.stats.trades == 1
+
+
+def test_event_time_range_is_tracked(handler):
+    handler.handle(_frame(_trade(offset_ms=5), _trade(offset_ms=-7), _trade("MSFT", offset_ms=2)), NOW_MS)
+    assert handler.stats.first_event_time_ms == NOW_MS - 1007
+    assert handler.stats.last_event_time_ms == NOW_MS - 995
+
+
+def test_full_producer_queue_applies_backpressure_instead_of_dropping():
+    fake = FakeProducer(buffer_errors=3)
+    handler = FrameHandler(TrackedProducer(fake), "market", "market.dead_letter", source="simulator")
+    handler.handle(_frame(_trade()), NOW_MS)
+    assert len(fake.on("market")) == 1
+    assert fake.polls >= 3
+
+
+def test_delivery_failures_are_counted_and_raised():
+    producer = TrackedProducer(FakeProducer(failing_topics=("market",)))
+    FrameHandler(producer, "market", "market.dead_letter", source="simulator").handle(_frame(_trade()), NOW_MS)
+    producer.flush(1)
+    assert producer.failed == 1 and producer.last_error == "broker down"
+    with pytest.raises(DeliveryFailedError, match="1 Kafka messages failed"):
+        producer.raise_on_failures()
+
+
+def test_acknowledged_offsets_are_tracked_per_partition(fake):
+    producer = TrackedProducer(fake)
+    handler = FrameHandler(producer, "market", "market.dead_letter", source="simulator")
+    for _ in range(3):
+        handler.handle(_frame(_trade()), NOW_MS)
+    producer.flush(1)
+    assert producer.offset_ranges == {("market", 0): [0, 2]}
