@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,3 +24,33 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout_s)
+
+
+class ServerStartError(RuntimeError):
+    """A helper server exited or did not announce readiness in time."""
+
+
+def start_announcing_server(command: list[str], ready_prefix: str, timeout_s: float = 30.0) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start a server that prints `<ready_prefix> key=value ...` on stdout once it listens.
+
+    Returns:
+        The process and the announced key/value pairs. The process is stopped again on failure.
+    """
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    announced: dict[str, str] = {}
+    ready = threading.Event()
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if not ready.is_set() and line.startswith(ready_prefix):
+                announced.update(part.split("=", 1) for part in line[len(ready_prefix):].split() if "=" in part)
+                ready.set()
+
+    threading.Thread(target=read_stdout, daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    while not ready.wait(0.1):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process)
+            raise ServerStartError(f"{' '.join(command[:3])} did not start (exit code {process.returncode})")
+    return process, announced
