@@ -3,9 +3,10 @@
 import dagster as dg
 from pydantic import Field
 
-from stock_platform.core.finnhub_ws import FinnhubStream
+from stock_platform.core.finnhub_ws import FinnhubAuthError, FinnhubStream
 from stock_platform.core.ingest import FrameHandler
 from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
+from stock_platform.core.kafka_admin import KafkaUnavailableError
 from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
 from stock_platform.defs.market import MARKET_KEY, market_metadata
 from stock_platform.resources.finnhub import FinnhubResource
@@ -25,8 +26,11 @@ class IngestConfig(dg.Config):
 def ingest_trades(
     context: dg.OpExecutionContext, config: IngestConfig, finnhub: FinnhubResource, kafka: KafkaResource
 ) -> None:
-    stream = FinnhubStream(finnhub.stream_settings())
-    created = kafka.ensure_topics()
+    try:
+        stream = FinnhubStream(finnhub.stream_settings())
+        created = kafka.ensure_topics()
+    except (ValueError, KafkaUnavailableError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     if created:
         context.log.info(f"Created Kafka topics {created}")
     with kafka.producer() as producer:
@@ -41,7 +45,10 @@ def ingest_trades(
             report_interval_s=config.report_interval_seconds,
             window_s=config.window_minutes * 60 if config.window_minutes > 0 else None,
         )
-        totals = run_ingest_window(stream, handler, producer, settings, report)
+        try:
+            totals = run_ingest_window(stream, handler, producer, settings, report)
+        except FinnhubAuthError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info(f"Ingest window finished: {totals['trades']} trades, {totals['dead_letters']} dead letters")
 
 

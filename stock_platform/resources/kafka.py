@@ -34,6 +34,7 @@ class KafkaResource(dg.ConfigurableResource):
     replication_factor: int = 1
     retention_ms: int = 7 * _DAY_MS
     dead_letter_retention_ms: int = 30 * _DAY_MS
+    admin_timeout_s: float = Field(default=10.0, description="How long topic administration waits for the brokers.")
 
     def settings(self) -> KafkaSettings:
         """Plain, picklable settings for code outside Dagster (Spark executors, benchmarks)."""
@@ -58,10 +59,10 @@ class KafkaResource(dg.ConfigurableResource):
 
     def ensure_topics(self) -> list[str]:
         """Create the market and dead-letter topics if missing; raises a clear error when Kafka is unreachable."""
-        return ensure_topics(self.admin(), self.bootstrap_servers, self.topic_specs())
+        return ensure_topics(self.admin(), self.bootstrap_servers, self.topic_specs(), self.admin_timeout_s)
 
     def check_reachable(self) -> set[str]:
-        return check_reachable(self.admin(), self.bootstrap_servers)
+        return check_reachable(self.admin(), self.bootstrap_servers, self.admin_timeout_s)
 
     @contextmanager
     def producer(self, **overrides: Any) -> Iterator[TrackedProducer]:
