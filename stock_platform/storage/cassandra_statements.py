@@ -1,0 +1,97 @@
+"""Every CQL statement the Cassandra store sends, prepared once per session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cassandra.cluster import Session
+from cassandra.query import PreparedStatement
+
+from stock_platform.storage.base import StoreError
+from stock_platform.storage.columns import (
+    BAR_VALUE_COLUMNS,
+    DAILY_KEY_COLUMNS,
+    HEALTH_COLUMNS,
+    MINUTE_KEY_COLUMNS,
+    NEWS_COLUMNS,
+    TRADE_COLUMNS,
+)
+
+
+def _insert(keyspace: str, table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+def _select(keyspace: str, table: str, columns: tuple[str, ...], where: str = "") -> str:
+    return f"SELECT {', '.join(columns)} FROM {keyspace}.{table}" + (f" WHERE {where}" if where else "")
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Prepared statements of the store (partition key first in every WHERE clause)."""
+
+    insert_trade: PreparedStatement
+    select_trades_of_day: PreparedStatement
+    select_trade_partitions: PreparedStatement
+    insert_daily: PreparedStatement
+    select_daily: PreparedStatement
+    select_daily_symbols: PreparedStatement
+    select_latest_daily: PreparedStatement
+    delete_daily: PreparedStatement
+    insert_minute: PreparedStatement
+    select_minute_range: PreparedStatement
+    select_minute_day: PreparedStatement
+    delete_minute: PreparedStatement
+    insert_news: PreparedStatement
+    select_news: PreparedStatement
+    select_news_ids_since: PreparedStatement
+    select_news_ids: PreparedStatement
+    select_news_symbols: PreparedStatement
+    insert_health: PreparedStatement
+    select_health: PreparedStatement
+
+
+def statement_texts(keyspace: str) -> dict[str, str]:
+    """CQL of every statement by its Statements field name."""
+    daily_columns = DAILY_KEY_COLUMNS + BAR_VALUE_COLUMNS
+    minute_columns = MINUTE_KEY_COLUMNS + BAR_VALUE_COLUMNS
+    day = "symbol = ? AND trading_day = ?"
+    return {
+        "insert_trade": _insert(keyspace, "trades", TRADE_COLUMNS),
+        "select_trades_of_day": _select(keyspace, "trades", TRADE_COLUMNS, day),
+        "select_trade_partitions": f"SELECT DISTINCT symbol, trading_day FROM {keyspace}.trades",
+        "insert_daily": _insert(keyspace, "daily_aggregates", daily_columns),
+        "select_daily": _select(keyspace, "daily_aggregates", daily_columns, day),
+        "select_daily_symbols": f"SELECT DISTINCT symbol FROM {keyspace}.daily_aggregates",
+        "select_latest_daily": _select(keyspace, "daily_aggregates", ("last_trade_time",), "symbol = ? LIMIT 1"),
+        "delete_daily": f"DELETE FROM {keyspace}.daily_aggregates WHERE {day}",
+        "insert_minute": _insert(keyspace, "minute_bars", minute_columns),
+        "select_minute_range": _select(
+            keyspace, "minute_bars", minute_columns, f"{day} AND bucket_start >= ? AND bucket_start <= ?"
+        ),
+        "select_minute_day": _select(keyspace, "minute_bars", minute_columns, day),
+        "delete_minute": f"DELETE FROM {keyspace}.minute_bars WHERE {day} AND bucket_start = ?",
+        "insert_news": _insert(keyspace, "news", NEWS_COLUMNS),
+        "select_news": _select(keyspace, "news", NEWS_COLUMNS, "symbol = ? LIMIT ?"),
+        "select_news_ids_since": _select(keyspace, "news", ("article_id",), "symbol = ? AND published_at >= ?"),
+        "select_news_ids": _select(keyspace, "news", ("article_id",), "symbol = ?"),
+        "select_news_symbols": f"SELECT DISTINCT symbol FROM {keyspace}.news",
+        "insert_health": _insert(keyspace, "pipeline_health", HEALTH_COLUMNS),
+        "select_health": _select(keyspace, "pipeline_health", HEALTH_COLUMNS, "component = ? AND day = ?"),
+    }
+
+
+def prepare_statements(session: Session, keyspace: str) -> Statements:
+    """Prepare every statement; a missing keyspace/table/column names the statement and the fix."""
+    prepared = {}
+    for name, text in statement_texts(keyspace).items():
+        try:
+            statement = session.prepare(text)
+        except Exception as error:  # noqa: BLE001 - the driver raises several types; all mean the same here
+            raise StoreError(
+                f"cannot prepare `{text}` ({type(error).__name__}: {error}); apply cassandra/schema.cql to "
+                f"keyspace {keyspace} first (stock-platform cassandra-apply)"
+            ) from None
+        statement.is_idempotent = True
+        prepared[name] = statement
+    return Statements(**prepared)

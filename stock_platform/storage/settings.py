@@ -1,0 +1,85 @@
+"""Picklable store settings: Spark executors and scripts open a store from these without Dagster."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+CONSISTENCY_LEVELS = frozenset({
+    "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE",
+})  # fmt: skip
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_KEYSPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+
+
+@dataclass(frozen=True)
+class EmbeddedStoreSettings:
+    """The embedded store: one SQLite file shared by every process and thread.
+
+    `synchronous` FULL makes each committed batch survive a power loss, which the stream needs
+    because Kafka offsets advance once a batch is written; NORMAL is faster and survives crashes
+    of the process only.
+    """
+
+    path: str
+    busy_timeout_s: float = 30.0
+    synchronous: str = "FULL"
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("embedded store path is empty: set STOCK_PLATFORM_DATA_DIR or the resource's path")
+        if self.synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous={self.synchronous!r}; use one of {sorted(SYNCHRONOUS_MODES)}")
+        if self.busy_timeout_s <= 0:
+            raise ValueError(f"busy_timeout_s={self.busy_timeout_s} must be positive")
+
+
+@dataclass(frozen=True)
+class CassandraStoreSettings:
+    """A Cassandra cluster and how to talk to it; the password is kept out of repr (and so out of logs)."""
+
+    contact_points: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    local_datacenter: str = "datacenter1"
+    keyspace: str = "market"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_check_hostname: bool = True
+    consistency: str = "LOCAL_QUORUM"
+    request_timeout_s: float = 10.0
+    connect_timeout_s: float = 10.0
+    attempts: int = 3
+    retry_initial_backoff_s: float = 0.2
+    retry_max_backoff_s: float = 5.0
+    batch_max_rows: int = 50
+    concurrency: int = 64
+    fetch_size: int = 5000
+    news_dedupe_window_days: int = 31
+    protocol_version: int | None = None
+
+    def __post_init__(self) -> None:
+        points = self.contact_points
+        if isinstance(points, str):
+            points = tuple(point.strip() for point in points.split(","))
+        object.__setattr__(self, "contact_points", tuple(point for point in points if point))
+        object.__setattr__(self, "consistency", self.consistency.strip().upper())
+        if not self.contact_points:
+            raise ValueError("no Cassandra contact points: set CASSANDRA_CONTACT_POINTS (comma-separated hosts)")
+        if self.consistency not in CONSISTENCY_LEVELS:
+            raise ValueError(
+                f"unknown Cassandra consistency {self.consistency!r}; use one of {sorted(CONSISTENCY_LEVELS)}"
+            )
+        if not _KEYSPACE.fullmatch(self.keyspace):
+            raise ValueError(f"keyspace {self.keyspace!r} must be a letter then up to 47 letters, digits or _")
+        if bool(self.username) != bool(self.password):
+            raise ValueError("set both CASSANDRA_USERNAME and CASSANDRA_PASSWORD, or neither")
+        if not self.local_datacenter:
+            raise ValueError("no local datacenter: set CASSANDRA_LOCAL_DC (token-aware routing needs it)")
+        for name in ("attempts", "batch_max_rows", "concurrency", "fetch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+
+
+StoreSettings = EmbeddedStoreSettings | CassandraStoreSettings

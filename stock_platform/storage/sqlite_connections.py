@@ -1,0 +1,104 @@
+"""SQLite connections for many threads and processes: one per thread, WAL, busy timeout, IMMEDIATE writes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from stock_platform.storage.base import StoreError
+from stock_platform.storage.settings import EmbeddedStoreSettings
+from stock_platform.storage.sqlite_schema import SQLITE_SCHEMA
+
+
+class SqliteConnections:
+    """Hands each thread (of each process) its own connection to one database file.
+
+    Writes run in `BEGIN IMMEDIATE` transactions: the write lock is taken up front, so concurrent
+    writers queue on the busy timeout instead of failing with a deadlock when a read upgrades.
+    """
+
+    def __init__(self, settings: EmbeddedStoreSettings) -> None:
+        self._settings = settings
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[tuple[int, sqlite3.Connection]] = []
+        self._closed = False
+        Path(settings.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        with self.write() as connection:
+            for statement in SQLITE_SCHEMA:
+                connection.execute(statement)
+
+    @property
+    def path(self) -> str:
+        return self._settings.path
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork: SQLite connections must not cross processes)."""
+        owner = getattr(self._local, "owner", None)
+        if owner is not None and owner[0] == os.getpid():
+            return owner[1]
+        if self._closed:
+            raise StoreError(f"embedded store {self.path} is closed")
+        connection = self._open()
+        self._local.owner = (os.getpid(), connection)
+        with self._lock:
+            self._opened.append((os.getpid(), connection))
+        return connection
+
+    def _open(self) -> sqlite3.Connection:
+        settings = self._settings
+        try:
+            connection = sqlite3.connect(
+                Path(settings.path).expanduser(),
+                timeout=settings.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute(f"PRAGMA busy_timeout = {int(settings.busy_timeout_s * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA synchronous = {settings.synchronous.upper()}")
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open embedded store {settings.path}: {error}") from None
+        return connection
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested uses join the enclosing one."""
+        connection = self.connection()
+        if connection.in_transaction:
+            yield connection
+            return
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise self._locked_error(error) from None
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        try:
+            connection.commit()
+        except sqlite3.OperationalError as error:
+            connection.rollback()
+            raise self._locked_error(error) from None
+
+    def _locked_error(self, error: sqlite3.OperationalError) -> StoreError:
+        return StoreError(
+            f"embedded store {self.path}: {error} (waited {self._settings.busy_timeout_s:g}s for other writers); "
+            "check for a stuck process holding the file or raise busy_timeout_s"
+        )
+
+    def close(self) -> None:
+        """Close every connection this object opened, in any thread of this process."""
+        with self._lock:
+            self._closed = True
+            opened, self._opened = self._opened, []
+        for owner_pid, connection in opened:
+            if owner_pid == os.getpid():
+                connection.close()
+        self._local = threading.local()

@@ -1,0 +1,102 @@
+"""Rendering cassandra/schema.cql, splitting it into statements, applying it in order."""
+
+from unittest.mock import MagicMock
+
+import pytest
+
+from stock_platform.storage.schema import (
+    SchemaSettings,
+    apply_schema,
+    datacenters_from_spec,
+    render_schema,
+    schema_path,
+    split_statements,
+)
+
+
+def test_default_render_is_a_single_node_keyspace_with_ttls():
+    rendered = render_schema()
+    assert "${" not in rendered.replace("`${...}`", "")
+    statements = split_statements(rendered)
+    assert statements[0] == (
+        "CREATE KEYSPACE IF NOT EXISTS market\n  WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}\n"
+        "  AND durable_writes = true"
+    )
+    assert [s.split("(")[0].split()[-1] for s in statements[1:]] == [
+        "market.trades", "market.daily_aggregates", "market.minute_bars", "market.news", "market.pipeline_health",
+    ]  # fmt: skip
+    assert "default_time_to_live = 2592000" in statements[1] and "'compaction_window_size': 24" in statements[1]
+    assert all("--" not in statement for statement in statements)
+
+
+def test_production_render_uses_network_topology_and_configured_values():
+    settings = SchemaSettings(keyspace="prod_market", datacenters=datacenters_from_spec("dc2:3, dc1:5"),
+                              trades_ttl_seconds=86_400, trades_compaction_window_hours=2, bars_ttl_seconds=0,
+                              health_ttl_seconds=3600)  # fmt: skip
+    statements = split_statements(render_schema(settings))
+    assert "{'class': 'NetworkTopologyStrategy', 'dc1': 5, 'dc2': 3}" in statements[0]
+    assert all(" prod_market." in s for s in statements[1:])
+    assert "default_time_to_live = 86400" in statements[1] and "'compaction_window_size': 2" in statements[1]
+    assert "default_time_to_live = 0" in statements[3] and "default_time_to_live = 3600" in statements[5]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"keyspace": "market; DROP"}, "keyspace 'market; DROP'"),
+        ({"trades_ttl_seconds": -1}, "trades_ttl_seconds=-1 must be >= 0"),
+        ({"trades_compaction_window_hours": 0}, "at least 1"),
+        ({"datacenters": {"dc1": 0}}, "at least 1"),
+        ({"datacenters": {"dc'1": 3}}, "datacenter name"),
+    ],
+)
+def test_bad_schema_settings_are_rejected(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SchemaSettings(**settings)
+
+
+def test_bad_replication_spec_is_rejected():
+    with pytest.raises(ValueError, match="'dc1=3' is not <datacenter>:<replicas>"):
+        datacenters_from_spec("dc1=3")
+
+
+def test_unknown_placeholder_is_named():
+    with pytest.raises(ValueError, match=r"unknown placeholder \$\{ttl\}"):
+        render_schema(template="CREATE TABLE ${keyspace}.t (a int) WITH x = ${ttl};")
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("A; B;", ["A", "B"]),
+        ("-- a; comment\nA 'x;y' ; // b; c\nB /* c; d */ C", ["A 'x;y'", "B   C"]),
+        ("A 'it''s; fine'; B \"q;\"", ["A 'it''s; fine'", 'B "q;"']),
+        ("\n;  ;\n", []),
+    ],
+)
+def test_statements_split_at_semicolons_outside_quotes_and_comments(script, expected):
+    assert split_statements(script) == expected
+
+
+@pytest.mark.parametrize("script", ["A 'open", "A /* open"])
+def test_unterminated_quotes_and_comments_are_errors(script):
+    with pytest.raises(ValueError, match="unterminated"):
+        split_statements(script)
+
+
+def test_apply_runs_every_statement_in_order():
+    session = MagicMock()
+    executed = apply_schema(session, render_schema())
+    assert [call.args[0] for call in session.execute.call_args_list] == executed
+    assert len(executed) == 6 and executed[0].startswith("CREATE KEYSPACE")
+
+
+def test_apply_names_the_statement_that_failed():
+    session = MagicMock()
+    session.execute.side_effect = [None, RuntimeError("bad option")]
+    with pytest.raises(RuntimeError, match=r"schema statement failed \(RuntimeError: bad option\): CREATE TABLE"):
+        apply_schema(session, render_schema())
+
+
+def test_schema_file_is_found_from_the_package():
+    assert schema_path().name == "schema.cql" and schema_path().is_file()
