@@ -1,0 +1,103 @@
+"""The light engine: one confluent-kafka consumer, offsets committed only after the batch is written."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from stock_platform.core.avro_codec import schema_name_from_headers
+from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.processing.kafka_ranges import topic_partitions
+from stock_platform.processing.sink import TradeSink
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_GROUP_ID = "stock_platform.stream_processor"
+
+
+@dataclass(frozen=True)
+class LightEngineSettings:
+    """Consumer group and batching of the light engine."""
+
+    topic: str = "market"
+    group_id: str = DEFAULT_GROUP_ID
+    max_batch_messages: int = 2000
+    poll_timeout_s: float = 0.05
+
+
+class LightEngine:
+    """Consumes `market` in batches: decode -> sink.write -> commit, so a crash replays, never skips.
+
+    Partitions are assigned directly (no group rebalancing) at the group's committed offsets; the
+    group only stores progress. Replays after a crash are absorbed by the store's offset guard.
+    """
+
+    def __init__(self, kafka: KafkaSettings, settings: LightEngineSettings, decoder: TradeDecoder, sink: TradeSink) -> None:
+        self._kafka = kafka
+        self._settings = settings
+        self._decoder = decoder
+        self._sink = sink
+
+    def _consumer(self) -> Consumer:
+        return Consumer(
+            self._kafka.consumer_config(
+                self._settings.group_id, **{"enable.partition.eof": False, "fetch.wait.max.ms": 20, "client.id": "light-engine"}
+            )
+        )
+
+    def _assign_from_committed(self, consumer: Consumer) -> None:
+        topic = self._settings.topic
+        partitions = [TopicPartition(topic, partition) for partition in topic_partitions(consumer, topic)]
+        committed = consumer.committed(partitions, timeout=10)
+        assignment = [
+            TopicPartition(topic, entry.partition, entry.offset if entry.offset >= 0 else OFFSET_BEGINNING) for entry in committed
+        ]
+        consumer.assign(assignment)
+        logger.info("Light engine assigned %s", {entry.partition: entry.offset for entry in assignment})
+
+    def process_batch(self, consumer: Consumer) -> int:
+        """Consume, write and commit one batch; returns the number of messages processed."""
+        messages = consumer.consume(self._settings.max_batch_messages, self._settings.poll_timeout_s)
+        rows, dead_letters, ranges = [], [], {}
+        rejected = 0
+        count = 0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(error)
+            partition, offset = message.partition(), message.offset()
+            decoded = self._decoder.decode(partition, offset, message.key(), message.value(), schema_name_from_headers(message.headers()))
+            rows.extend(decoded.rows)
+            rejected += decoded.rejected_trades
+            if decoded.dead_letter is not None:
+                dead_letters.append(decoded.dead_letter)
+            first, _ = ranges.get(partition, (offset, offset))
+            ranges[partition] = (first, offset)
+            count += 1
+        if not count:
+            return 0
+        self._sink.write(rows, dead_letters, ranges, count, rejected_trades=rejected)
+        consumer.commit(
+            offsets=[TopicPartition(self._settings.topic, partition, last + 1) for partition, (_, last) in ranges.items()],
+            asynchronous=False,
+        )
+        return count
+
+    def run(self, stop: threading.Event, on_tick: Callable[[], Any] = lambda: None) -> None:
+        """Process until `stop` is set; the consumer is closed however the loop ends."""
+        consumer = self._consumer()
+        try:
+            self._assign_from_committed(consumer)
+            while not stop.is_set():
+                self.process_batch(consumer)
+                on_tick()
+        finally:
+            consumer.close()

@@ -1,0 +1,42 @@
+"""Run one processing window with the selected engine (used by the Dagster op and the benchmark)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.core.trade_decoding import TradeDecoder, TradingDayFn
+from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
+from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.spark_stream import SparkStreamSettings, run_query, start_query
+
+SessionFactory = Callable[[], AbstractContextManager[Any]]
+
+
+def run_light(
+    kafka: KafkaSettings,
+    settings: LightEngineSettings,
+    trading_day: TradingDayFn,
+    sink: TradeSink,
+    stop: threading.Event,
+    on_tick: Callable[[], Any],
+) -> None:
+    """Light engine until `stop` is set (or an error, which propagates after the consumer is closed)."""
+    LightEngine(kafka, settings, TradeDecoder(settings.topic, trading_day), sink).run(stop, on_tick)
+
+
+def run_spark(
+    session: SessionFactory,
+    kafka: KafkaSettings,
+    settings: SparkStreamSettings,
+    trading_day: TradingDayFn,
+    sink: TradeSink,
+    stop: threading.Event,
+    on_tick: Callable[[], Any],
+) -> None:
+    """Spark engine until `stop` is set; the query and then the session are stopped however it ends."""
+    with session() as spark:
+        run_query(start_query(spark, kafka, settings, trading_day, sink), stop, on_tick)

@@ -1,0 +1,89 @@
+"""Shared fixtures for processing tests: an embedded broker with a `market` topic and a trade producer."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timezone
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from stock_platform.core.avro_codec import TradeBatchCodec
+from stock_platform.core.kafka_admin import TopicSpec, ensure_topics
+from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.embedded.broker import EmbeddedKafkaBroker
+from stock_platform.storage.batch import BatchResult
+
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "BINANCE:BTCUSDT"]
+T0 = 1_760_000_000_000
+
+
+def utc_day(symbol: str, event_time_ms: int) -> date:
+    return datetime.fromtimestamp(event_time_ms / 1000, timezone.utc).date()
+
+
+def produce_frames(kafka: KafkaSettings, topic: str, frames: int, seed: int = 1, trades_per_frame: int = 20) -> list[tuple]:
+    """Finnhub-like frames grouped per symbol, event times out of order and spread over two days.
+
+    Returns:
+        The produced trades as (symbol, event_time_ms, price, volume).
+    """
+    rng = random.Random(seed)
+    producer = Producer(kafka.producer_config())
+    codec = TradeBatchCodec()
+    produced = []
+    for frame in range(frames):
+        by_symbol: dict[str, list[dict]] = {}
+        for _ in range(trades_per_frame):
+            symbol = rng.choice(SYMBOLS)
+            event_time = T0 + rng.randint(0, 3_600_000) + (86_400_000 if frame % 7 == 0 else 0)
+            trade = {"s": symbol, "p": round(100 + rng.random() * 10, 2), "t": event_time, "v": float(rng.randint(1, 9)), "c": None}
+            by_symbol.setdefault(symbol, []).append(trade)
+        for symbol, batch in by_symbol.items():
+            producer.produce(topic, key=symbol.encode(), value=codec.encode(batch, T0 + frame, "test"), headers=codec.headers)
+            produced.extend((trade["s"], trade["t"], trade["p"], trade["v"]) for trade in batch)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    return produced
+
+
+class RecordingWriter:
+    """Stores rows by trade id (an upsert, like the tables); the first `failures` writes store half and fail."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.rows = {}
+        self.writes = 0
+        self._failures = failures
+
+    def __call__(self, rows):
+        if self._failures:
+            self._failures -= 1
+            self.rows.update((row.trade_id, row) for row in rows[: len(rows) // 2])
+            raise ConnectionError("store went away mid-batch")
+        self.writes += 1
+        self.rows.update((row.trade_id, row) for row in rows)
+        return BatchResult(rows_written=len(rows))
+
+
+@pytest.fixture()
+def kafka():
+    """A fresh embedded broker with `market` (4 partitions) and `market.dead_letter`."""
+    with EmbeddedKafkaBroker() as broker:
+        settings = KafkaSettings(broker.bootstrap_servers)
+        ensure_topics(
+            AdminClient(settings.admin_config()),
+            broker.bootstrap_servers,
+            [TopicSpec("market", 4, 1, 3_600_000), TopicSpec("market.dead_letter", 1, 1, 3_600_000)],
+        )
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for every e2e test (startup costs seconds)."""
+    from stock_platform.resources.spark import SparkResource
+
+    resource = SparkResource(master="local[2]", spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+    with resource.session() as session:
+        yield session

@@ -1,0 +1,67 @@
+import threading
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.processing.dead_letters import DeadLetterWriter
+from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
+from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.stream_stats import StreamStats
+from stock_platform_tests.processing.conftest import T0, RecordingWriter, produce_frames, utc_day
+
+
+def _engine(kafka, writer, dead_letters=None):
+    sink = TradeSink(writer, dead_letters, StreamStats("light"))
+    return LightEngine(kafka, LightEngineSettings(max_batch_messages=50), TradeDecoder("market", utc_day), sink)
+
+
+def _run_until(engine, writer, expected):
+    stop = threading.Event()
+    engine.run(stop, lambda: stop.set() if len(writer.rows) >= expected else None)
+
+
+def _committed(kafka):
+    consumer = Consumer(kafka.consumer_config("stock_platform.stream_processor"))
+    try:
+        return sum(max(entry.offset, 0) for entry in consumer.committed([TopicPartition("market", p) for p in range(4)], timeout=10))
+    finally:
+        consumer.close()
+
+
+def test_every_trade_is_written_once_and_offsets_are_committed(kafka):
+    expected = len(produce_frames(kafka, "market", 30))
+    writer = RecordingWriter()
+    _run_until(_engine(kafka, writer), writer, expected)
+    assert len(writer.rows) == expected
+    assert _committed(kafka) > 0
+
+
+def test_a_failed_write_commits_nothing_and_the_restart_replays_the_batch(kafka):
+    expected = len(produce_frames(kafka, "market", 10))
+    failing = RecordingWriter(failures=1)
+    with pytest.raises(ConnectionError):
+        _run_until(_engine(kafka, failing), failing, expected)
+    assert _committed(kafka) == 0
+    writer = RecordingWriter()
+    _run_until(_engine(kafka, writer), writer, expected)
+    assert len(writer.rows) == expected
+
+
+def test_rejected_trades_reach_the_dead_letter_topic_before_the_commit(kafka):
+    codec = TradeBatchCodec()
+    producer = Producer(kafka.producer_config())
+    bad = [{"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": None}, {"s": "AAPL", "p": -5.0, "t": T0, "v": 1.0, "c": None}]
+    producer.produce("market", key=b"AAPL", value=codec.encode(bad, T0, "test"), headers=codec.headers)
+    producer.flush(10)
+    writer = RecordingWriter()
+    engine = _engine(kafka, writer, DeadLetterWriter.for_kafka(kafka, "market.dead_letter"))
+    _run_until(engine, writer, 1)
+    consumer = Consumer(kafka.consumer_config("reader"))
+    consumer.assign([TopicPartition("market.dead_letter", 0, 0)])
+    message = consumer.poll(10)
+    consumer.close()
+    letter = DeadLetterCodec().decode(message.value())
+    assert "1 of 2 trades rejected" in letter["reason"] and "price -5.0" in letter["reason"]
+    assert [row.price for row in writer.rows.values()] == [1.0]

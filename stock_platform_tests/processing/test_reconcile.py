@@ -1,0 +1,46 @@
+from datetime import date
+
+import pytest
+
+from stock_platform.core.models import TradeRow
+from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, trades_frame
+
+DAY = date(2025, 10, 9)
+
+
+def _trade(trade_id: str, event_time_ms: int, price: float, volume: float, symbol: str = "AAPL") -> TradeRow:
+    return TradeRow(symbol, DAY, event_time_ms, trade_id, price, volume, None, 0, 0, 0)
+
+
+TRADES = [
+    _trade("m/0/3/0", 1_000, 11.0, 2.0),
+    _trade("m/0/1/0", 1_000, 10.0, 1.0),  # same millisecond, smaller id: the open
+    _trade("m/0/2/0", 65_000, 12.0, 3.0),
+    _trade("m/0/0/0", 59_999, 9.0, 4.0),  # lowest offset, yet the close of minute 0
+]
+
+
+@pytest.mark.e2e
+def test_spark_aggregation_is_by_event_time_with_trade_id_ties(spark):
+    daily = keyed(daily_aggregates(trades_frame(spark, TRADES)), ("symbol", "trading_day"))
+    assert daily == {
+        ("AAPL", DAY): {
+            "open": 10.0, "high": 12.0, "low": 9.0, "close": 12.0, "volume": 10.0, "notional": 10 + 22 + 36 + 36.0,
+            "vwap": 104.0 / 10.0, "trade_count": 4, "first_trade_time_ms": 1_000, "last_trade_time_ms": 65_000,
+            "first_trade_id": "m/0/1/0", "last_trade_id": "m/0/2/0",
+        }
+    }  # fmt: skip
+    bars = keyed(minute_bars(trades_frame(spark, TRADES)), ("symbol", "trading_day", "bucket_start_ms"))
+    assert sorted(bars) == [("AAPL", DAY, 0), ("AAPL", DAY, 60_000)]
+    assert (bars[("AAPL", DAY, 0)]["open"], bars[("AAPL", DAY, 0)]["close"]) == (10.0, 9.0)
+
+
+def test_differences_name_missing_extra_and_differing_rows():
+    row = {"open": 1.0, "high": 2.0, "low": 1.0, "close": 2.0, "volume": 3.0, "notional": 5.0, "vwap": 5 / 3,
+           "trade_count": 2, "first_trade_time_ms": 1, "last_trade_time_ms": 2, "first_trade_id": "a", "last_trade_id": "b"}  # fmt: skip
+    assert differences({("A",): row}, {("A",): {**row, "vwap": 5 / 3 * (1 + 1e-12)}}) == []
+    assert differences({("A",): row, ("B",): row}, {("A",): {**row, "trade_count": 3}, ("C",): row}) == [
+        "('B',): missing",
+        "('C',): has no trades",
+        "('A',): trade_count is 3, trades give 2",
+    ]

@@ -1,0 +1,31 @@
+import threading
+
+import pytest
+
+from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.spark_stream import SparkStreamSettings, run_query, start_query
+from stock_platform.processing.stream_stats import StreamStats
+from stock_platform_tests.processing.conftest import RecordingWriter, produce_frames, utc_day
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(spark, kafka, settings, writer, expected):
+    sink = TradeSink(writer, None, StreamStats("spark"))
+    stop = threading.Event()
+    run_query(start_query(spark, kafka, settings, utc_day, sink), stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
+
+
+def test_a_query_killed_mid_batch_resumes_from_its_checkpoint_without_loss(spark, kafka, tmp_path):
+    expected = len(produce_frames(kafka, "market", 40))
+    settings = SparkStreamSettings("market", str(tmp_path / "checkpoint"), max_messages_per_trigger=40)
+    crashing = RecordingWriter(failures=1)
+    with pytest.raises(RuntimeError, match="store went away mid-batch"):
+        _run(spark, kafka, settings, crashing, expected)
+    writer = RecordingWriter()
+    writer.rows.update(crashing.rows)
+    _run(spark, kafka, settings, writer, expected)
+    assert len(writer.rows) == expected
+    more = len(produce_frames(kafka, "market", 5, seed=2))
+    _run(spark, kafka, settings, writer, expected + more)
+    assert len(writer.rows) == expected + more
