@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import dagster as dg
 
+from stock_platform.defs.grafana import grafana_jobs
 from stock_platform.defs.ingest import finnhub_ingest, finnhub_ingest_keeper
 from stock_platform.defs.market import market
+from stock_platform.defs.news import news_assets, news_checks, news_jobs, news_sensors
+from stock_platform.defs.processing import (
+    processing_assets,
+    processing_jobs,
+    processing_schedules,
+    processing_sensors,
+)
+from stock_platform.defs.processing_checks import processing_checks
 from stock_platform.defs.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[market],
-    jobs=[finnhub_ingest],
-    sensors=[finnhub_ingest_keeper],
+    assets=[market, *processing_assets, *news_assets],
+    asset_checks=[*processing_checks, *news_checks],
+    jobs=[finnhub_ingest, *processing_jobs, *news_jobs, *grafana_jobs],
+    sensors=[finnhub_ingest_keeper, *processing_sensors, *news_sensors],
+    schedules=processing_schedules,
     resources=build_resources(),
 )

@@ -9,6 +9,7 @@ from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
 from stock_platform.core.kafka_admin import KafkaUnavailableError
 from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
 from stock_platform.defs.market import MARKET_KEY, market_metadata
+from stock_platform.defs.provenance import run_provenance
 from stock_platform.resources.finnhub import FinnhubResource
 from stock_platform.resources.kafka import KafkaResource
 
@@ -36,9 +37,11 @@ def ingest_trades(
     with kafka.producer() as producer:
         handler = FrameHandler(producer, kafka.market_topic, kafka.dead_letter_topic, source=finnhub.source_name())
 
+        provenance = run_provenance(context)
+
         def report(interval: dict) -> None:
             context.log_event(
-                dg.AssetMaterialization(MARKET_KEY, metadata=market_metadata(interval, producer.offset_ranges))
+                dg.AssetMaterialization(MARKET_KEY, metadata=market_metadata(interval, producer.offset_ranges, provenance))
             )
 
         settings = WindowSettings(

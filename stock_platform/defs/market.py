@@ -6,6 +6,8 @@ from typing import Any
 
 import dagster as dg
 
+from stock_platform.defs.provenance import CODE_VERSION
+
 MARKET_KEY = dg.AssetKey("market")
 
 market = dg.AssetSpec(
@@ -15,12 +17,16 @@ market = dg.AssetSpec(
     group_name="market_data",
     kinds={"kafka"},
     owners=["team:data-platform"],
+    code_version=CODE_VERSION,
 )
 
 
-def market_metadata(report: dict[str, Any], offset_ranges: dict[tuple[str, int], list[int]]) -> dict[str, Any]:
+def market_metadata(
+    report: dict[str, Any], offset_ranges: dict[tuple[str, int], list[int]], provenance: dict[str, dg.MetadataValue]
+) -> dict[str, Any]:
     """Audit metadata for one ingest report: volumes, rates, dead letters, event time and offset ranges."""
     metadata: dict[str, Any] = {
+        **provenance,
         "trades": dg.MetadataValue.int(report["interval_trades"]),
         "messages": dg.MetadataValue.int(report["interval_messages"]),
         "dead_letters": dg.MetadataValue.int(report["interval_dead_letters"]),

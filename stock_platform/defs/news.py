@@ -1,6 +1,6 @@
 """Asset `news` (Finnhub company news -> table `news`), job `news_job`, sensor `news_poller` and the news checks.
 
-Resources by key: `finnhub` (FinnhubResource) and `store` (MarketStoreResource).
+Resources by key: `finnhub` (FinnhubResource) and `market_store` (MarketStoreResource).
 """
 
 import time
@@ -15,6 +15,7 @@ from stock_platform.core.finnhub_ws import FinnhubAuthError
 from stock_platform.core.news_poll import SymbolPollResult, poll_news
 from stock_platform.core.news_schedule import NewsCursor, NewsPollSettings, SymbolWindow, news_window, plan_poll
 from stock_platform.defs.keeper import IN_PROGRESS_STATUSES
+from stock_platform.defs.provenance import CODE_VERSION, run_provenance
 from stock_platform.resources.finnhub import FinnhubConfigError, FinnhubResource
 from stock_platform.resources.storage import MarketStoreResource
 
@@ -103,18 +104,19 @@ def news_metadata(results: list[SymbolPollResult], api_calls: int) -> dict[str, 
     group_name="news",
     kinds={"python", "cassandra"},
     owners=["team:data-platform"],
+    code_version=CODE_VERSION,
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=FRESHNESS_FAIL_WINDOW, warn_window=FRESHNESS_FAIL_WINDOW / 2
     ),
 )
 def news(
-    context: dg.AssetExecutionContext, config: NewsConfig, finnhub: FinnhubResource, store: MarketStoreResource
+    context: dg.AssetExecutionContext, config: NewsConfig, finnhub: FinnhubResource, market_store: MarketStoreResource
 ) -> dg.MaterializeResult:
-    with store.open_store() as market_store:
+    with market_store.open_store() as store:
         if config.windows:
             windows = [_parse_window(window) for window in config.windows]
         else:
-            windows = _windows_from_store(finnhub.symbol_list(), market_store)
+            windows = _windows_from_store(finnhub.symbol_list(), store)
         if not windows:
             raise dg.Failure(
                 description="no symbols to poll: set FINNHUB_SYMBOLS or name windows in the run config",
@@ -122,7 +124,7 @@ def news(
             )
         try:
             with finnhub.rest_client() as client:
-                results = poll_news(client, market_store, windows)
+                results = poll_news(client, store, windows)
                 api_calls = client.calls
         except (FinnhubConfigError, FinnhubAuthError, ConnectionError) as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
@@ -134,7 +136,7 @@ def news(
         context.log.warning(f"news for {result.symbol} not polled: {result.error}")
     if failed and len(failed) == len(results):
         raise dg.Failure(description=f"news poll failed for all {len(failed)} symbols; first error: {failed[0].error}")
-    metadata = news_metadata(results, api_calls)
+    metadata = {**run_provenance(context), **news_metadata(results, api_calls)}
     context.log.info(
         f"news: {metadata['new_articles'].value} new articles, {metadata['duplicates_skipped'].value} duplicates "
         f"skipped, {api_calls} API calls, {len(failed)} symbols failed"
@@ -143,9 +145,9 @@ def news(
 
 
 @dg.asset_check(asset=news, description="No two rows of table `news` share a (symbol, Finnhub article id).")
-def news_has_no_duplicate_articles(store: MarketStoreResource) -> dg.AssetCheckResult:
-    with store.open_store() as market_store:
-        duplicates = market_store.duplicate_news()
+def news_has_no_duplicate_articles(market_store: MarketStoreResource) -> dg.AssetCheckResult:
+    with market_store.open_store() as store:
+        duplicates = store.duplicate_news()
     return dg.AssetCheckResult(
         passed=not duplicates,
         metadata={

@@ -22,7 +22,8 @@ from stock_platform.defs.processing_assets import (
     trades,
     trading_days,
 )
-from stock_platform.defs.processing_checks import processing_checks, trades_checks_job, trades_checks_schedule
+from stock_platform.defs.processing_checks import trades_checks_job, trades_checks_schedule
+from stock_platform.defs.provenance import CODE_VERSION, run_provenance
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.reconcile import reconcile_day
@@ -30,6 +31,7 @@ from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAg
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.window import WindowTicker
+from stock_platform.resources.grafana import GrafanaResource
 from stock_platform.resources.kafka import KafkaResource
 from stock_platform.resources.spark import LIGHT_ENGINE, SparkResource, StreamProcessorResource
 from stock_platform.resources.storage import MarketStoreResource
@@ -82,6 +84,7 @@ def process_market_stream(
     market_store: MarketStoreResource,
     stream_processor: StreamProcessorResource,
     spark: SparkResource,
+    grafana: GrafanaResource,
 ) -> None:
     try:
         engine = stream_processor.selected_engine()
@@ -92,12 +95,18 @@ def process_market_stream(
     kafka_settings, topic = kafka.settings(), kafka.market_topic
     stats, stop = StreamStats(engine), threading.Event()
     context.log.info(f"Stream processor starting with the {engine} engine")
+    # Every start after the first is a restart; the dashboards mark it so gaps and catch-ups are explained.
+    grafana.annotate_pipeline_event(
+        "stream_restart", STREAM_JOB_NAME, f"stream_processor started ({engine} engine)", run_id=context.run_id
+    )
     with _engine_store(market_store, stream_processor, engine, context.run_id) as store, closing(
         DeadLetterWriter.for_kafka(kafka_settings, kafka.dead_letter_topic)
     ) as letters:
 
+        provenance = run_provenance(context)
+
         def report(interval: dict[str, Any]) -> None:
-            for event in stream_events(interval, context.run_id):
+            for event in stream_events(interval, provenance):
                 context.log_event(event)
             store.write_health(_health_sample(interval, context.run_id))
 
@@ -135,6 +144,7 @@ _AGGREGATE_SPECS = [
         group_name="market_data",
         kinds={"spark", "cassandra"},
         owners=["team:data-platform"],
+        code_version=CODE_VERSION,
     ),
     dg.AssetSpec(
         MINUTE_BARS_KEY,
@@ -143,13 +153,18 @@ _AGGREGATE_SPECS = [
         group_name="market_data",
         kinds={"spark", "cassandra"},
         owners=["team:data-platform"],
+        code_version=CODE_VERSION,
     ),
 ]
 
 
 @dg.multi_asset(specs=_AGGREGATE_SPECS, partitions_def=trading_days, can_subset=False)
 def daily_aggregates(
-    context: dg.AssetExecutionContext, market_store: MarketStoreResource, spark: SparkResource, stream_processor: StreamProcessorResource
+    context: dg.AssetExecutionContext,
+    market_store: MarketStoreResource,
+    spark: SparkResource,
+    stream_processor: StreamProcessorResource,
+    grafana: GrafanaResource,
 ) -> Iterator[dg.MaterializeResult]:
     """Recompute one trading day's daily aggregates and minute bars from its trades (Spark) and replace the stored rows."""
     day = date.fromisoformat(context.partition_key)
@@ -160,7 +175,13 @@ def daily_aggregates(
         with closing(client):
             outcome["cache_entries_dropped"] = invalidate_day(client, day)
     context.log.info(f"Recomputed {day} from trades: {outcome}")
-    metadata = {name: dg.MetadataValue.int(value) for name, value in outcome.items()}
+    grafana.annotate_pipeline_event(
+        "reconciliation",
+        RECONCILE_JOB_NAME,
+        f"daily aggregates of {day} recomputed from trades: {outcome.get('changed_symbols', 0)} symbols changed",
+        run_id=context.run_id,
+    )
+    metadata = {**run_provenance(context), **{name: dg.MetadataValue.int(value) for name, value in outcome.items()}}
     metadata["source"] = dg.MetadataValue.text("reconcile")
     for key in (DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY):
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
@@ -177,19 +198,3 @@ processing_assets = [trades, daily_aggregates]
 processing_jobs = [stream_processor, daily_aggregates_reconcile, trades_checks_job]
 processing_sensors = [stream_processor_keeper]
 processing_schedules = [trades_checks_schedule]
-__all__ = ["processing_assets", "processing_checks", "processing_jobs", "processing_resources", "processing_schedules", "processing_sensors"]
-
-
-def processing_resources() -> dict[str, Any]:
-    """Resources of the stream processor bound to the environment (STREAM_ENGINE, SPARK_*, REDIS_URL).
-
-    The jobs also need `kafka` (KafkaResource) and `market_store` (a MarketStoreResource).
-    """
-    return {
-        "spark": SparkResource(master=dg.EnvVar("SPARK_MASTER")),
-        "stream_processor": StreamProcessorResource(
-            engine=dg.EnvVar("STREAM_ENGINE"),
-            checkpoint_dir=dg.EnvVar("SPARK_CHECKPOINT_DIR"),
-            redis_url=dg.EnvVar("REDIS_URL"),
-        ),
-    }

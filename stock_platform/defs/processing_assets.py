@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 
 from stock_platform.defs.market import MARKET_KEY
+from stock_platform.defs.provenance import CODE_VERSION
 
 STREAM_JOB_NAME = "stream_processor"
 TRADES_KEY = dg.AssetKey("trades")
@@ -24,6 +25,7 @@ trades = dg.AssetSpec(
     group_name="market_data",
     kinds={"spark", "cassandra"},
     owners=["team:data-platform"],
+    code_version=CODE_VERSION,
 )
 
 
@@ -31,11 +33,11 @@ def _timestamp(ms: int | None) -> dg.MetadataValue | None:
     return dg.MetadataValue.timestamp(ms / 1000) if ms is not None else None
 
 
-def trades_metadata(report: dict[str, Any], run_id: str) -> dict[str, Any]:
+def trades_metadata(report: dict[str, Any], provenance: dict[str, dg.MetadataValue]) -> dict[str, Any]:
     """Audit metadata of one stream interval for `trades`."""
     metadata: dict[str, Any] = {
+        **provenance,
         "engine": dg.MetadataValue.text(report["engine"]),
-        "run_id": dg.MetadataValue.text(run_id),
         "rows_written": dg.MetadataValue.int(report["rows_written"]),
         "messages": dg.MetadataValue.int(report["messages"]),
         "batches": dg.MetadataValue.int(report["batches"]),
@@ -58,19 +60,19 @@ def trades_metadata(report: dict[str, Any], run_id: str) -> dict[str, Any]:
     return metadata
 
 
-def stream_events(report: dict[str, Any], run_id: str) -> list[dg.AssetMaterialization]:
+def stream_events(report: dict[str, Any], provenance: dict[str, dg.MetadataValue]) -> list[dg.AssetMaterialization]:
     """Events for one interval: `trades`, plus each trading-day partition of the aggregates it changed.
 
     Nothing is emitted for an interval that wrote nothing, so idle streams do not flood the event log.
     """
     if not report["rows_written"] and not report["dead_letters"]:
         return []
-    events = [dg.AssetMaterialization(TRADES_KEY, metadata=trades_metadata(report, run_id))]
+    events = [dg.AssetMaterialization(TRADES_KEY, metadata=trades_metadata(report, provenance))]
     for day, rows in report["rows_per_trading_day"].items():
         if not trading_days.has_partition_key(day):
             continue
-        metadata = {"trades_folded": dg.MetadataValue.int(rows), "engine": dg.MetadataValue.text(report["engine"]),
-                    "run_id": dg.MetadataValue.text(run_id), "source": dg.MetadataValue.text("stream")}  # fmt: skip
+        metadata = {**provenance, "trades_folded": dg.MetadataValue.int(rows),
+                    "engine": dg.MetadataValue.text(report["engine"]), "source": dg.MetadataValue.text("stream")}  # fmt: skip
         events.append(dg.AssetMaterialization(DAILY_AGGREGATES_KEY, partition=day, metadata=metadata))
         events.append(dg.AssetMaterialization(MINUTE_BARS_KEY, partition=day, metadata=metadata))
     return events

@@ -1,4 +1,7 @@
-"""Resources bound to environment variables (see README for every variable)."""
+"""Every resource of the code location, bound to the environment variables the README documents.
+
+Values are read when Dagster initializes a resource for a run, never at import time.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ from typing import Any
 import dagster as dg
 
 from stock_platform.resources.finnhub import FinnhubResource
+from stock_platform.resources.grafana import grafana_resource
 from stock_platform.resources.kafka import KafkaResource
+from stock_platform.resources.spark import SparkResource, StreamProcessorResource
+from stock_platform.resources.storage import CassandraResource, EmbeddedStoreResource, SelectedStoreResource
 
 
 def finnhub_resource() -> FinnhubResource:
@@ -16,6 +22,8 @@ def finnhub_resource() -> FinnhubResource:
         ws_url=dg.EnvVar("FINNHUB_WS_URL"),
         rest_url=dg.EnvVar("FINNHUB_REST_URL"),
         symbols=dg.EnvVar("FINNHUB_SYMBOLS"),
+        rate_limit_redis_url=dg.EnvVar("REDIS_URL"),
+        rate_limit_dir=dg.EnvVar("STOCK_PLATFORM_DATA_DIR"),
     )
 
 
@@ -31,5 +39,40 @@ def kafka_resource() -> KafkaResource:
     )
 
 
+def market_store_resource() -> SelectedStoreResource:
+    return SelectedStoreResource(
+        backend=dg.EnvVar("STOCK_PLATFORM_STORE"),
+        embedded=EmbeddedStoreResource(data_dir=dg.EnvVar("STOCK_PLATFORM_DATA_DIR")),
+        cassandra=CassandraResource(
+            contact_points=dg.EnvVar("CASSANDRA_CONTACT_POINTS"),
+            port=dg.EnvVar.int("CASSANDRA_PORT"),
+            local_datacenter=dg.EnvVar("CASSANDRA_LOCAL_DC"),
+            keyspace=dg.EnvVar("CASSANDRA_KEYSPACE"),
+            username=dg.EnvVar("CASSANDRA_USERNAME"),
+            password=dg.EnvVar("CASSANDRA_PASSWORD"),
+            tls=dg.EnvVar("CASSANDRA_TLS"),
+            consistency=dg.EnvVar("CASSANDRA_CONSISTENCY"),
+        ),
+    )
+
+
+def processing_resources() -> dict[str, Any]:
+    """The stream processor's Spark session and engine settings (STREAM_ENGINE, SPARK_*, REDIS_URL)."""
+    return {
+        "spark": SparkResource(master=dg.EnvVar("SPARK_MASTER")),
+        "stream_processor": StreamProcessorResource(
+            engine=dg.EnvVar("STREAM_ENGINE"),
+            checkpoint_dir=dg.EnvVar("SPARK_CHECKPOINT_DIR"),
+            redis_url=dg.EnvVar("REDIS_URL"),
+        ),
+    }
+
+
 def build_resources() -> dict[str, Any]:
-    return {"finnhub": finnhub_resource(), "kafka": kafka_resource()}
+    return {
+        "finnhub": finnhub_resource(),
+        "kafka": kafka_resource(),
+        "market_store": market_store_resource(),
+        "grafana": grafana_resource(),
+        **processing_resources(),
+    }

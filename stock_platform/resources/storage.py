@@ -97,3 +97,26 @@ class CassandraResource(MarketStoreResource):
             batch_max_rows=self.batch_max_rows,
             concurrency=self.concurrency,
         )
+
+
+EMBEDDED_STORE = "embedded"
+CASSANDRA_STORE = "cassandra"
+
+
+class SelectedStoreResource(MarketStoreResource):
+    """The store named by STOCK_PLATFORM_STORE: the embedded file locally, the Cassandra cluster in production."""
+
+    backend: str = Field(default=EMBEDDED_STORE, description="`embedded` or `cassandra` (STOCK_PLATFORM_STORE).")
+    embedded: EmbeddedStoreResource
+    cassandra: CassandraResource
+
+    def selected_backend(self) -> str:
+        backend = (self.backend or EMBEDDED_STORE).strip().lower()
+        if backend not in (EMBEDDED_STORE, CASSANDRA_STORE):
+            raise ValueError(f"STOCK_PLATFORM_STORE must be `{EMBEDDED_STORE}` or `{CASSANDRA_STORE}`, got {self.backend!r}")
+        return backend
+
+    def settings(self) -> StoreSettings:
+        if self.selected_backend() == CASSANDRA_STORE:
+            return self.cassandra.settings()
+        return self.embedded.settings()

@@ -52,7 +52,7 @@ def _defs(poller, symbols="AAPL,MSFT,NVDA"):
         asset_checks=news_checks,
         jobs=news_jobs,
         sensors=[poller],
-        resources={"finnhub": FinnhubResource(symbols=symbols), "store": dg.ResourceDefinition.none_resource()},
+        resources={"finnhub": FinnhubResource(symbols=symbols), "market_store": dg.ResourceDefinition.none_resource()},
     )
 
 
@@ -159,7 +159,7 @@ def test_exports_match_the_contract():
     assert news_sensors == [news_poller]
     assert news_job.name == "news_job"
     assert [asset.key for asset in news_assets] == [NEWS_KEY]
-    assert {"finnhub", "store"} <= news_assets[0].required_resource_keys
+    assert {"finnhub", "market_store"} <= news_assets[0].required_resource_keys
 
 
 def test_news_job_runs_the_duplicate_check_with_the_asset(poller):

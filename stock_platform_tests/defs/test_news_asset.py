@@ -66,7 +66,7 @@ def _finnhub(tmp_path, **overrides):
 
 @pytest.fixture
 def resources(store, request, tmp_path):
-    return {"finnhub": _finnhub(tmp_path), "store": FakeStoreResource(name=request.node.name)}
+    return {"finnhub": _finnhub(tmp_path), "market_store": FakeStoreResource(name=request.node.name)}
 
 
 def _item(article_id, seconds, related="AAPL"):

@@ -11,19 +11,36 @@ from stock_platform.defs.market import market
 from stock_platform.defs.processing import (
     daily_aggregates_reconcile,
     processing_assets,
-    processing_checks,
     processing_jobs,
-    processing_resources,
     processing_schedules,
     processing_sensors,
     stream_processor,
 )
 from stock_platform.defs.processing_assets import DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY, TRADES_KEY, stream_events
+from stock_platform.defs.processing_checks import processing_checks
+from stock_platform.defs.provenance import CODE_VERSION, provenance_metadata
+from stock_platform.defs.resources import processing_resources
 from stock_platform.embedded.broker import EmbeddedKafkaBroker
+from stock_platform.resources.grafana import GrafanaResource
 from stock_platform.resources.kafka import KafkaResource
 from stock_platform.resources.spark import SparkResource, StreamProcessorResource
 from stock_platform.resources.storage import EmbeddedStoreResource
 from stock_platform.storage.batch import write_trade_batch
+
+ANNOTATIONS: list[tuple[str, str]] = []
+
+
+class RecordingGrafanaResource(GrafanaResource):
+    """Records the pipeline events the jobs annotate instead of posting them."""
+
+    def annotate_pipeline_event(self, event: str, component: str, text: str, run_id: str | None = None, **_: object) -> int:
+        ANNOTATIONS.append((event, component))
+        return len(ANNOTATIONS)
+
+
+@pytest.fixture(autouse=True)
+def _reset_annotations():
+    ANNOTATIONS.clear()
 
 
 def _defs(**resources):
@@ -33,7 +50,7 @@ def _defs(**resources):
         jobs=processing_jobs,
         sensors=processing_sensors,
         schedules=processing_schedules,
-        resources={**processing_resources(), "kafka": KafkaResource(bootstrap_servers="127.0.0.1:1"), **resources},
+        resources={**processing_resources(), "kafka": KafkaResource(bootstrap_servers="127.0.0.1:1"), "grafana": GrafanaResource(), **resources},
     )
 
 
@@ -58,7 +75,7 @@ def test_lineage_runs_market_to_trades_to_partitioned_aggregates():
 
 
 def test_interval_events_carry_audit_metadata_and_only_existing_day_partitions():
-    events = stream_events(_report(), "run-1")
+    events = stream_events(_report(), provenance_metadata("run-1", "stream_processor"))
     assert [(event.asset_key, event.partition) for event in events] == [
         (TRADES_KEY, None), (DAILY_AGGREGATES_KEY, "2025-10-09"), (MINUTE_BARS_KEY, "2025-10-09"),
     ]  # fmt: skip
@@ -66,10 +83,12 @@ def test_interval_events_carry_audit_metadata_and_only_existing_day_partitions()
     assert metadata["rows_written"].value == 40 and metadata["late_trades"].value == 2
     assert metadata["offset_ranges"].value == {"partition 0": [3, 9]}
     assert metadata["latency_p99_ms"].value == 80.0 and metadata["run_id"].value == "run-1"
+    assert all(event.metadata["job"].value == "stream_processor" for event in events)
+    assert all(event.metadata["code_version"].value == CODE_VERSION for event in events)
 
 
 def test_idle_intervals_emit_nothing():
-    assert stream_events(_report(rows_written=0, rows_per_trading_day={}), "run-1") == []
+    assert stream_events(_report(rows_written=0, rows_per_trading_day={}), provenance_metadata("run-1", "stream_processor")) == []
 
 
 def _failure_message(result):
@@ -91,6 +110,7 @@ def test_configuration_mistakes_fail_the_run_with_one_clear_line(tmp_path, proce
             "market_store": EmbeddedStoreResource(data_dir=str(tmp_path)),
             "stream_processor": processor,
             "spark": SparkResource(),
+            "grafana": GrafanaResource(),
         },
         raise_on_error=False,
     )
@@ -109,16 +129,17 @@ def _produce_trades(bootstrap_servers: str, count: int) -> None:
 
 @pytest.mark.e2e
 def test_stream_processor_run_with_the_light_engine_writes_reports_and_ends_with_its_window(tmp_path):
-    store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
+    store, grafana = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF"), RecordingGrafanaResource()
     with EmbeddedKafkaBroker() as broker:
         kafka = KafkaResource(bootstrap_servers=broker.bootstrap_servers, partitions=2)
         kafka.ensure_topics()
         _produce_trades(broker.bootstrap_servers, 50)
         result = stream_processor.execute_in_process(
             run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.05, "report_interval_seconds": 1}}}},
-            resources={"kafka": kafka, "market_store": store, "stream_processor": StreamProcessorResource(engine="light"), "spark": SparkResource()},
+            resources={"kafka": kafka, "market_store": store, "stream_processor": StreamProcessorResource(engine="light"), "spark": SparkResource(), "grafana": grafana},
         )
     assert result.success
+    assert ANNOTATIONS == [("stream_restart", "stream_processor")]
     materializations = [event.materialization for event in result.get_asset_materialization_events()]
     written = sum(m.metadata["rows_written"].value for m in materializations if m.asset_key == TRADES_KEY)
     assert written == 50
@@ -150,9 +171,10 @@ def test_reconcile_recomputes_a_day_from_trades_and_its_check_then_passes(tmp_pa
     store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
     _seed_store(store, date(2025, 10, 9))
     spark = SparkResource(master="local[1]", spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"})
-    defs = _defs(market_store=store, spark=spark, stream_processor=StreamProcessorResource())
+    defs = _defs(market_store=store, spark=spark, stream_processor=StreamProcessorResource(), grafana=RecordingGrafanaResource())
     result = defs.resolve_job_def(daily_aggregates_reconcile.name).execute_in_process(partition_key="2025-10-09")
     assert result.success
+    assert ANNOTATIONS == [("reconciliation", "daily_aggregates_reconcile")]
     [evaluation] = [
         event.asset_check_evaluation_data for event in result.all_events if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
@@ -174,7 +196,7 @@ def test_stream_processor_run_with_the_spark_engine_writes_through_a_checkpoint(
         _produce_trades(broker.bootstrap_servers, 50)
         result = stream_processor.execute_in_process(
             run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.25, "report_interval_seconds": 2}}}},
-            resources={"kafka": kafka, "market_store": store, "stream_processor": processor, "spark": spark},
+            resources={"kafka": kafka, "market_store": store, "stream_processor": processor, "spark": spark, "grafana": GrafanaResource()},
         )
     assert result.success
     materializations = [event.materialization for event in result.get_asset_materialization_events()]

@@ -3,7 +3,7 @@
 import dagster as dg
 import pytest
 
-from stock_platform.resources.storage import CassandraResource, EmbeddedStoreResource, MarketStoreResource
+from stock_platform.resources.storage import CassandraResource, EmbeddedStoreResource, MarketStoreResource, SelectedStoreResource
 from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings
 from stock_platform_tests.storage.conftest import DAY, trade
 
@@ -60,3 +60,17 @@ def test_tls_flag_parses_env_text(value, enabled):
 def test_a_bad_tls_flag_names_the_variable():
     with pytest.raises(ValueError, match="CASSANDRA_TLS='maybe'; use true or false"):
         CassandraResource(tls="maybe").settings()
+
+
+@pytest.mark.parametrize(("backend", "expected_type"), [("embedded", EmbeddedStoreSettings), (" Cassandra ", CassandraStoreSettings), ("", EmbeddedStoreSettings)])
+def test_selected_store_follows_the_configured_backend(tmp_path, backend, expected_type):
+    resource = SelectedStoreResource(
+        backend=backend, embedded=EmbeddedStoreResource(data_dir=str(tmp_path)), cassandra=CassandraResource(contact_points="c1")
+    )
+    assert isinstance(resource.settings(), expected_type)
+
+
+def test_an_unknown_backend_names_the_variable(tmp_path):
+    resource = SelectedStoreResource(backend="postgres", embedded=EmbeddedStoreResource(), cassandra=CassandraResource())
+    with pytest.raises(ValueError, match="STOCK_PLATFORM_STORE must be `embedded` or `cassandra`, got 'postgres'"):
+        resource.settings()
