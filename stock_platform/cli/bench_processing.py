@@ -10,8 +10,6 @@ Prints progress lines on stderr, then one JSON line with every figure. Per engin
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import tempfile
@@ -195,19 +193,3 @@ def run_benchmark(engines: list[str], backlog_trades: int, rate: float, seconds:
     for figures in result["engines"].values():
         figures["ratio_to_ceiling"] = round(figures["sustained_trades_per_s"] / result["ceiling"]["trades_per_s"], 3)
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="spark,light", help="Comma-separated: spark, light.")
-    parser.add_argument("--backlog-trades", type=int, default=400_000)
-    parser.add_argument("--rate", type=float, default=5_000.0, help="Offered trades/s for the latency phase.")
-    parser.add_argument("--seconds", type=float, default=20.0, help="Length of the latency phase.")
-    args = parser.parse_args(argv)
-    result = run_benchmark([name.strip() for name in args.engines.split(",") if name.strip()], args.backlog_trades, args.rate, args.seconds)
-    print(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+
+from stock_platform.storage.schema import SchemaSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +18,24 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--simulator-rate", type=float, default=200.0, help="simulated trades per second")
     bench = commands.add_parser("bench-ingest", help="benchmark websocket -> Kafka throughput against its ceiling")
     bench.add_argument("--seconds", type=float, default=20.0, help="measurement length of each phase")
+    processing = commands.add_parser(
+        "bench-processing", help="benchmark both stream engines (throughput, latency) against the raw consume rate"
+    )
+    processing.add_argument("--engines", default="spark,light", help="comma-separated: spark, light")
+    processing.add_argument("--backlog-trades", type=int, default=400_000, help="trades pre-loaded for the throughput phase")
+    processing.add_argument("--rate", type=float, default=5_000.0, help="offered trades/s of the latency phase")
+    processing.add_argument("--seconds", type=float, default=20.0, help="length of the latency phase")
+    schema = commands.add_parser("cassandra-apply", help="apply cassandra/schema.cql to the CASSANDRA_* cluster (idempotent)")
+    schema.add_argument("--datacenters", default="", help="NetworkTopologyStrategy replicas, e.g. dc1:3,dc2:3")
+    schema.add_argument(
+        "--replication-factor", type=int, default=1, help="SimpleStrategy replicas when --datacenters is not given"
+    )
+    schema.add_argument(
+        "--trades-ttl-days", type=float, default=SchemaSettings.trades_ttl_seconds / 86_400, help="0 keeps trades forever"
+    )
+    topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
+    topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
+    topics.add_argument("--replication-factor", type=int, default=1)
     return parser
 
 
@@ -29,7 +50,32 @@ def main(argv: list[str] | None = None) -> int:
         from stock_platform.cli.bench_ingest import run_benchmark
 
         return run_benchmark(args.seconds)
-    return 2
+    if args.command == "bench-processing":
+        from stock_platform.cli.bench_processing import run_benchmark
+
+        engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+        print(json.dumps(run_benchmark(engines, args.backlog_trades, args.rate, args.seconds)), flush=True)
+        return 0
+    return _setup(args)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from stock_platform.cli.admin import SetupError, apply_cassandra_schema, create_kafka_topics
+
+    # The outcome is one line; the driver's per-attempt connection tracebacks would bury it.
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+    try:
+        if args.command == "cassandra-apply":
+            statements = apply_cassandra_schema(args.datacenters, args.replication_factor, args.trades_ttl_days)
+            print(f"applied {len(statements)} schema statements", flush=True)
+        else:
+            created = create_kafka_topics(args.partitions, args.replication_factor)
+            print(f"created topics: {', '.join(created) or 'none (all exist)'}", flush=True)
+    except (SetupError, ValueError) as error:
+        print(f"stock-platform {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
