@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 from stock_platform.embedded.broker import EmbeddedKafkaBroker
-from stock_platform.embedded.process import start_announcing_server, stop_process
+from stock_platform.embedded.process import start_announcing_server, stop_process, stop_process_group
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.paths import project_root
 
@@ -33,8 +34,16 @@ def prepare_dagster_home(path: Path) -> Path:
     return path.resolve()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(port: int, simulator_rate: float) -> int:
     """Start what is not configured externally, then `dagster dev`; stop everything by PID on exit."""
+    # Ctrl-C and `kill <pid>` both unwind the stack below, so nothing is left running; a launcher started
+    # in the background inherits SIGINT ignored, hence the explicit handler.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     explicit = set(os.environ)
     env = {**ENV_DEFAULTS, **os.environ}
     env["DAGSTER_HOME"] = str(prepare_dagster_home(Path(env.get("DAGSTER_HOME") or project_root() / ".dagster_home")))
@@ -55,8 +64,10 @@ def run_dev(port: int, simulator_rate: float) -> int:
             [sys.executable, "-m", "dagster", "dev", "-w", str(project_root() / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
             env=env,
             cwd=project_root(),
+            start_new_session=True,
         )
-        stack.callback(stop_process, dagster, 30.0)
+        # dagster dev's children (daemon, webserver, code server, run workers) share its group and stop with it.
+        stack.callback(stop_process_group, dagster, 30.0)
         try:
             return dagster.wait()
         except KeyboardInterrupt:

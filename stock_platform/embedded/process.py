@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -24,6 +26,24 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout_s)
+
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Interrupt the process group led by `process` (as Ctrl-C would), then kill the group after `timeout_s`.
+
+    For a process started with `start_new_session=True` whose children must not outlive it.
+    """
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    process.wait(timeout_s)
 
 
 class ServerStartError(RuntimeError):
