@@ -19,3 +19,6 @@ test: $(VENV)/.installed
 
 bench-ingest: $(VENV)/.installed
 	$(BIN)/stock-platform bench-ingest
+
+bench-processing: $(VENV)/.installed
+	$(BIN)/stock-platform bench-processing
