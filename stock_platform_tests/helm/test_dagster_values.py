@@ -232,3 +232,14 @@ def test_dagster_services_are_private_pinned_and_secret_free(dagster_values) -> 
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(dagster_values[component]["resources"][bound])
     assert dagster_values["dagsterWebserver"]["readinessProbe"]["httpGet"]["path"] == "/server_info"
+
+
+def test_pods_write_only_to_mounted_volumes(dagster_values) -> None:
+    mounts = {mount["mountPath"] for mount in _code_server(dagster_values)["volumeMounts"]}
+    job = _run_job(dagster_values, RUN_IMAGE, "stream_processor")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    home = {entry["value"] for entry in container["env"] if entry["name"] == "DAGSTER_HOME"}
+
+    assert {"/tmp", DAGSTER_HOME} <= mounts
+    assert home == {DAGSTER_HOME}
+    assert {mount["mountPath"] for mount in container["volumeMounts"]} == mounts
