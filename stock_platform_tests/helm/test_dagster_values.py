@@ -13,9 +13,13 @@ import kubernetes
 import kubernetes_validate
 import pytest
 import yaml
+from dagster._config import process_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster.version import __version__ as DAGSTER_VERSION
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+from dagster_k8s.launcher import K8sRunLauncher
 
 from stock_platform.definitions import defs
 from stock_platform.defs.keeper import LONG_RUN_TAG
@@ -77,6 +81,34 @@ def _run_job(dagster_values: dict[str, Any], image: str, job_name: str) -> dict[
     return kubernetes.client.ApiClient().sanitize_for_serialization(job)
 
 
+def _launcher_config(dagster_values: dict[str, Any]) -> dict[str, Any]:
+    """The run_launcher config the chart's dagsterYaml.runLauncher.k8s template writes."""
+    launcher = dagster_values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_config = launcher["runK8sConfig"]
+    return {
+        "load_incluster_config": True,
+        "job_namespace": NAMESPACE,
+        "image_pull_policy": launcher["imagePullPolicy"],
+        "service_account_name": "dagster",
+        "dagster_home": DAGSTER_HOME,
+        "instance_config_map": "dagster-instance",
+        "postgres_password_secret": dagster_values["global"]["postgresqlSecretName"],
+        "env_config_maps": [source["name"] for source in launcher["envConfigMaps"]],
+        "volume_mounts": launcher["volumeMounts"],
+        "volumes": launcher["volumes"],
+        "labels": launcher["labels"],
+        "resources": launcher["resources"],
+        "fail_pod_on_run_failure": launcher["failPodOnRunFailure"],
+        "security_context": launcher["securityContext"],
+        "run_k8s_config": {
+            "container_config": run_config["containerConfig"],
+            "pod_spec_config": run_config["podSpecConfig"],
+            "pod_template_spec_metadata": run_config["podTemplateSpecMetadata"],
+            "job_spec_config": run_config["jobSpecConfig"],
+        },
+    }
+
+
 def _named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     (doc,) = [doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name]
     return doc
@@ -131,6 +163,38 @@ def test_run_queue_holds_one_run_per_long_job_and_room_for_batch_runs(dagster_va
         {"key": LONG_RUN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
     assert queued["maxConcurrentRuns"] >= len(long_jobs) + len(batch_jobs)
+
+
+def test_instance_settings_pass_dagster_own_config_schemas(dagster_values, tmp_path) -> None:
+    daemon = dagster_values["dagsterDaemon"]
+    queued = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
+    coordinator_config = {
+        "max_concurrent_runs": queued["maxConcurrentRuns"],
+        "tag_concurrency_limits": queued["tagConcurrencyLimits"],
+    }
+    monitoring = daemon["runMonitoring"]
+    instance = {
+        "run_coordinator": {
+            "module": "dagster.core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": coordinator_config,
+        },
+        "run_launcher": {"module": "dagster_k8s", "class": "K8sRunLauncher", "config": {}},
+        "run_monitoring": {
+            "enabled": monitoring["enabled"],
+            "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+            "max_resume_run_attempts": monitoring["maxResumeRunAttempts"],
+            "poll_interval_seconds": monitoring["pollIntervalSeconds"],
+        },
+        "run_retries": {"enabled": daemon["runRetries"]["enabled"], "max_retries": daemon["runRetries"]["maxRetries"]},
+        "telemetry": {"enabled": dagster_values["telemetry"]["enabled"]},
+    }
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
+
+    dagster_instance_config(str(tmp_path))
+    assert process_config(QueuedRunCoordinator.config_type(), coordinator_config).success
+    launcher = process_config(K8sRunLauncher.config_type(), _launcher_config(dagster_values))
+    assert launcher.success, launcher.errors
 
 
 def test_long_jobs_of_the_chart_are_the_jobs_the_limit_applies_to(chart_values) -> None:
