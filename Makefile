@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test bench-ingest bench-processing
+.PHONY: dev test bench-ingest bench-processing image
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,10 @@ bench-ingest: $(VENV)/.installed
 
 bench-processing: $(VENV)/.installed
 	$(BIN)/stock-platform bench-processing
+
+# The deployment image (needs a Docker engine; see README "Deploy to Kubernetes").
+IMAGE ?= stock-platform
+VERSION = $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
+
+image:
+	docker build -t $(IMAGE):$(VERSION) .
