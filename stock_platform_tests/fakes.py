@@ -38,6 +38,7 @@ class FakeProducer:
         self._failing_topics = failing_topics
         self._buffer_errors = buffer_errors
         self.polls = 0
+        self.closed = False
 
     def produce(self, topic, value, key, headers, on_delivery):
         if self._buffer_errors:
@@ -57,6 +58,13 @@ class FakeProducer:
     def flush(self, timeout):
         self.poll(timeout)
         return 0
+
+    def purge(self):
+        self._pending.clear()
+
+    def close(self):
+        self.closed = True
+        return True
 
     def on(self, topic):
         return [produced for produced in self.produced if produced[0] == topic]

@@ -17,7 +17,7 @@ def test_every_job_of_the_platform_is_in_the_code_location():
 
 @pytest.mark.parametrize("name", ["finnhub_ingest_keeper", "stream_processor_keeper", "news_poller"])
 def test_sensors_are_on_by_default(name):
-    assert defs.get_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
 
 
 @pytest.mark.parametrize("job", ["finnhub_ingest", "stream_processor"])

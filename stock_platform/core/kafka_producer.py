@@ -19,6 +19,10 @@ class ProducerLike(Protocol):
 
     def flush(self, timeout: float) -> int: ...
 
+    def purge(self) -> None: ...
+
+    def close(self) -> bool: ...
+
 
 class DeliveryFailedError(RuntimeError):
     """Messages were not acknowledged by the broker."""
@@ -66,6 +70,20 @@ class TrackedProducer:
     def flush(self, timeout_s: float) -> int:
         """Wait for outstanding deliveries; returns how many are still unacknowledged."""
         return self._producer.flush(timeout_s)
+
+    def close(self, timeout_s: float) -> int:
+        """Flush, then release the client and its broker connections; returns how many messages were lost.
+
+        Messages still unacknowledged after `timeout_s` are purged (each counted as a failure and logged),
+        because confluent-kafka's close() would otherwise wait for them for as long as the message timeout.
+        """
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            logger.error("%d Kafka messages unacknowledged after %.0fs; purging them to close the producer", remaining, timeout_s)
+            self._producer.purge()
+            self._producer.flush(0)
+        self._producer.close()
+        return remaining
 
     def raise_on_failures(self, unacknowledged: int = 0) -> None:
         """Raise when any message failed or is still waiting for its acknowledgement."""

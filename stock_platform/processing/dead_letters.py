@@ -40,4 +40,5 @@ class DeadLetterWriter:
         self._producer.raise_on_failures(unacknowledged=remaining)
 
     def close(self) -> None:
-        self._producer.flush(self._flush_timeout_s)
+        """Flush and release the producer: Spark keeps this writer reachable after the query stops."""
+        self._producer.close(self._flush_timeout_s)

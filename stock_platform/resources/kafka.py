@@ -66,12 +66,12 @@ class KafkaResource(dg.ConfigurableResource):
 
     @contextmanager
     def producer(self, **overrides: Any) -> Iterator[TrackedProducer]:
-        """A durable producer (acks=all, idempotent); flushed when the block exits, however it exits."""
+        """A durable producer (acks=all, idempotent); flushed and closed when the block exits, however it exits."""
         tracked = TrackedProducer(Producer(self.settings().producer_config(**overrides)))
         try:
             yield tracked
         finally:
-            tracked.flush(30)
+            tracked.close(30)
 
     @contextmanager
     def consumer(self, group_id: str, **overrides: Any) -> Iterator[Consumer]:

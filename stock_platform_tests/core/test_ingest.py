@@ -1,5 +1,6 @@
 import json
 import time
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -106,3 +107,18 @@ def test_acknowledged_offsets_are_tracked_per_partition(fake):
         handler.handle(_frame(_trade()), NOW_MS)
     producer.flush(1)
     assert producer.offset_ranges == {("market", 0): [0, 2]}
+
+
+def test_closing_flushes_first_and_releases_the_client():
+    fake = FakeProducer()
+    producer = TrackedProducer(fake)
+    producer.send("market", b"AAPL", b"v", [])
+    assert producer.close(5) == 0
+    assert producer.delivered == 1 and fake.closed
+
+
+def test_closing_with_a_dead_broker_purges_instead_of_hanging():
+    client = MagicMock()
+    client.flush.side_effect = [3, 0]
+    assert TrackedProducer(client).close(0.1) == 3
+    assert [call[0] for call in client.method_calls] == ["flush", "purge", "flush", "close"]

@@ -54,14 +54,14 @@ def test_password_is_hidden_from_repr_and_redacted_configs(resource):
     assert redact(settings.producer_config())["sasl.password"] == "***"
 
 
-def test_producer_context_flushes_on_exit_even_after_an_error(resource, monkeypatch):
+def test_producer_context_flushes_then_closes_on_exit_even_after_an_error(resource, monkeypatch):
     client = MagicMock()
     client.flush.return_value = 0
     monkeypatch.setattr(kafka_module, "Producer", MagicMock(return_value=client))
     with pytest.raises(RuntimeError):
         with resource.producer():
             raise RuntimeError("interrupted")
-    client.flush.assert_called_once()
+    assert [call[0] for call in client.method_calls] == ["flush", "close"]
 
 
 def test_consumer_context_closes(resource, monkeypatch):
