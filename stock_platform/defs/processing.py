@@ -102,7 +102,6 @@ def process_market_stream(
     with _engine_store(market_store, stream_processor, engine, context.run_id) as store, closing(
         DeadLetterWriter.for_kafka(kafka_settings, kafka.dead_letter_topic)
     ) as letters:
-
         provenance = run_provenance(context)
 
         def report(interval: dict[str, Any]) -> None:

@@ -28,17 +28,29 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
         process.wait(timeout_s)
 
 
-def stop_process_group(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    """Interrupt the process group led by `process` (as Ctrl-C would), then kill the group after `timeout_s`.
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
-    For a process started with `start_new_session=True` whose children must not outlive it.
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Interrupt the process group led by `process` (as Ctrl-C would), then kill what is left after `timeout_s`.
+
+    For a process started with `start_new_session=True` whose children must not outlive it. The leader may
+    exit before its children (run workers still flushing their producers), so the whole group gets the time.
     """
+    deadline = time.monotonic() + timeout_s
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             pass
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
