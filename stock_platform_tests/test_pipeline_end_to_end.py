@@ -1,30 +1,36 @@
-"""The whole pipeline on the embedded stack, run once through the real code location, then its data and audit trail.
+"""The whole pipeline, run through the real code location once per store, then its data and audit trail.
 
-Finnhub simulator -> finnhub_ingest -> embedded broker -> stream_processor (Spark) -> embedded store; news polls
-from a news_poller tick; the trades checks and one reconciliation. The simulator's sent log is the ground truth.
+Finnhub simulator -> finnhub_ingest -> Apache Kafka -> stream_processor (Spark) -> the embedded SQLite store, and
+again into a real Apache Cassandra node; news polls from a news_poller tick; the trades checks and one
+reconciliation. The simulator's sent log is the ground truth.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 import requests
+from cassandra.cluster import Cluster
 
 from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec, schema_name_from_headers
 from stock_platform.definitions import defs
-from stock_platform.embedded.broker import EmbeddedKafkaBroker
+from stock_platform.embedded.broker import LocalKafkaBroker
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.simulator import SimulatorConfig, SimulatorServer
+from stock_platform.storage.schema import SchemaSettings, apply_schema, render_schema
+from stock_platform_tests.cassandra_tables import read_cassandra_news_ids, read_cassandra_tables
 from stock_platform_tests.pipeline_helpers import (
     PICKED_FIELDS,
     SUM_FIELDS,
@@ -112,8 +118,45 @@ def _published_news(rest_url: str, run_config: dict[str, Any]) -> dict[str, dict
     return published
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+class StoreReader:
+    """Reads the tables of whichever store the pipeline wrote: the embedded SQLite file or a Cassandra keyspace."""
+
+    def __init__(self, backend: str, data_dir: Path, session: Any = None, keyspace: str = "") -> None:
+        self.backend, self.data_dir, self.session, self.keyspace = backend, data_dir, session, keyspace
+
+    def tables(self) -> Tables:
+        if self.backend == "cassandra":
+            return read_cassandra_tables(self.session, self.keyspace)
+        return read_tables(self.data_dir / "market.db")
+
+    def news_ids(self) -> list[tuple[str, int]]:
+        if self.backend == "cassandra":
+            return read_cassandra_news_ids(self.session, self.keyspace)
+        return read_news_ids(self.data_dir / "market.db")
+
+
+def _store_environment(request: pytest.FixtureRequest, stack: ExitStack, data_dir: Path) -> tuple[dict[str, str], StoreReader]:
+    """STOCK_PLATFORM_STORE and its settings for this parameter; Cassandra gets a fresh keyspace on the session's node."""
+    if request.param == "embedded":
+        return {"STOCK_PLATFORM_STORE": "embedded"}, StoreReader("embedded", data_dir)
+    node = request.getfixturevalue("cassandra_node")
+    keyspace = f"e2e_{uuid.uuid4().hex[:12]}"
+    cluster = Cluster([node.contact_point], port=node.port, protocol_version=5)
+    stack.callback(cluster.shutdown)
+    session = cluster.connect()
+    apply_schema(session, render_schema(SchemaSettings(keyspace=keyspace)))
+    environment = {
+        "STOCK_PLATFORM_STORE": "cassandra",
+        "CASSANDRA_CONTACT_POINTS": node.contact_point,
+        "CASSANDRA_PORT": str(node.port),
+        "CASSANDRA_LOCAL_DC": node.local_dc,
+        "CASSANDRA_KEYSPACE": keyspace,
+    }
+    return environment, StoreReader("cassandra", data_dir, session, keyspace)
+
+
+@pytest.fixture(scope="module", params=["embedded", "cassandra"])
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     root = tmp_path_factory.mktemp("pipeline")
     data_dir, sent_log, dagster_home = root / "data", root / "sent.jsonl", root / "dagster_home"
     dagster_home.mkdir()
@@ -121,7 +164,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     news_clock = time.time()
     config = SimulatorConfig(seed=11, rate=300, ping_interval_s=1.0, sent_log_path=sent_log)
     with ExitStack() as stack:
-        broker = stack.enter_context(EmbeddedKafkaBroker())
+        broker = stack.enter_context(LocalKafkaBroker(root / "kafka"))
+        store_environment, store = _store_environment(request, stack, data_dir)
         sim = stack.enter_context(SimulatorServer(config, clock=lambda: news_clock))
         env = stack.enter_context(pytest.MonkeyPatch.context())
         environment = {
@@ -136,6 +180,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "SPARK_MASTER": "local[2]",
             # The Spark resource would otherwise set this in os.environ for good; here it is undone after the module.
             "PYSPARK_PYTHON": sys.executable,
+            **store_environment,
         }
         for name, value in environment.items():
             env.setenv(name, value)
@@ -158,7 +203,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         runs["stream_processor"] = [
             _execute(instance, "stream_processor", {"ops": {"process_market_stream": {"config": stream_config}}})
         ]
-        after_stream = read_tables(data_dir / "market.db")
+        after_stream = store.tables()
 
         with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
             [request] = defs.resolve_sensor_def("news_poller")(context).run_requests
@@ -179,10 +224,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             market=market,
             dead_letters=dead_letters,
             after_stream=after_stream,
-            after_reconcile=read_tables(data_dir / "market.db"),
+            after_reconcile=store.tables(),
             reconciled_day=reconciled_day,
             published_news=_published_news(sim.rest_url, request.run_config),
-            news_rows=read_news_ids(data_dir / "market.db"),
+            news_rows=store.news_ids(),
         )
 
 

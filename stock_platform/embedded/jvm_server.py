@@ -93,9 +93,12 @@ class JvmServer:
         stop_orphan(self.pid_file, str(self.data_dir))
         self.prepare()
         with open(self.log_path, "ab") as log:
+            # Its own session: a Ctrl-C for the launcher's terminal group must not stop the server before
+            # the runs that write to it have flushed; the launcher stops it last, by PID.
             self._process = subprocess.Popen(
-                list(self.command()), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir
-            )
+                list(self.command()), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir,
+                start_new_session=True,
+            )  # fmt: skip
         self.pid_file.write_text(str(self._process.pid))
         try:
             self._wait(self.is_ready, self.startup_timeout_s)
