@@ -149,10 +149,7 @@ class TopicMessage:
 
 
 def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = WAIT_TIMEOUT_S) -> list[TopicMessage]:
-    """Every message of `topic`, read with assign() (no group join) until each partition reports EOF.
-
-    The embedded broker under-reports the high watermark, so the end is where the partition EOF says.
-    """
+    """Every message of `topic`, read with assign() (no group join) until each partition reports EOF."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap_servers,
