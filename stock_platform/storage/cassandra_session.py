@@ -104,6 +104,9 @@ class StatementRunner:
         failed: list[int] = []
         first_error: BaseException | None = None
 
+        def not_transient(error: Exception) -> StoreError:
+            return StoreError(f"Cassandra {what} failed ({type(error).__name__}: {error})")
+
         def collect() -> None:
             nonlocal first_error
             index, future = in_flight.popleft()
@@ -113,10 +116,15 @@ class StatementRunner:
                 failed.append(index)
                 first_error = first_error or error
             except Exception as error:  # noqa: BLE001 - anything else is not transient: fail with its reason
-                raise StoreError(f"Cassandra {what} failed ({type(error).__name__}: {error})") from None
+                raise not_transient(error) from None
 
         for index in pending:
-            in_flight.append((index, self._session.execute_async(statements[index])))
+            try:
+                # The driver serializes the routing key while sending: a value it cannot encode raises here.
+                future = self._session.execute_async(statements[index])
+            except Exception as error:  # noqa: BLE001 - as in collect(): not transient
+                raise not_transient(error) from None
+            in_flight.append((index, future))
             if len(in_flight) >= self._settings.concurrency:
                 collect()
         while in_flight:

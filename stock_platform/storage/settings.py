@@ -57,7 +57,9 @@ class CassandraStoreSettings:
     concurrency: int = 64
     fetch_size: int = 5000
     news_dedupe_window_days: int = 31
-    protocol_version: int | None = None
+    # Cassandra 4.0+ speaks v5; None lets the driver negotiate, which starts from DSE versions and logs a
+    # downgrade warning per connection. Set 4 for a Cassandra 3.x cluster.
+    protocol_version: int | None = 5
 
     def __post_init__(self) -> None:
         points = self.contact_points
@@ -77,6 +79,8 @@ class CassandraStoreSettings:
             raise ValueError("set both CASSANDRA_USERNAME and CASSANDRA_PASSWORD, or neither")
         if not self.local_datacenter:
             raise ValueError("no local datacenter: set CASSANDRA_LOCAL_DC (token-aware routing needs it)")
+        if self.protocol_version not in (None, 3, 4, 5):
+            raise ValueError(f"protocol_version={self.protocol_version} must be 3, 4 or 5 (or None to negotiate)")
         for name in ("attempts", "batch_max_rows", "concurrency", "fetch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")

@@ -67,7 +67,8 @@ def _day(text: str) -> date:
 
 
 def _conditions_text(conditions: tuple[str, ...] | None) -> str | None:
-    if conditions is None:
+    # NULL for empty too: Cassandra cannot store an empty list, and both backends must read back alike.
+    if not conditions:
         return None
     text = _condition_texts.get(conditions)
     if text is None:

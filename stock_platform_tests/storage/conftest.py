@@ -1,14 +1,16 @@
-"""Stores for the storage tests: the SQLite store on a temp file and the Cassandra store on a fake session."""
+"""Stores for the storage tests: the SQLite store on a temp file and the Cassandra store on a fresh keyspace of the
+session's real node."""
 
+import uuid
 from datetime import date
 
 import pytest
 
 from stock_platform.core.models import NewsArticle, TradeRow, make_trade_id
 from stock_platform.storage.cassandra_store import CassandraMarketStore
-from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings
+from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
-from stock_platform_tests.storage.fake_cassandra import FakeCluster
+from stock_platform_tests.storage.cassandra_keyspaces import admin_session, node_settings, schema_keyspace, truncate_tables
 
 DAY = date(2025, 10, 9)
 T0 = 1_760_000_000_000  # 2025-10-09T08:53:20Z
@@ -35,19 +37,31 @@ def sqlite_store(tmp_path):
     store.close()
 
 
-@pytest.fixture
-def fake_cluster():
-    return FakeCluster()
+@pytest.fixture(scope="session")
+def cassandra_admin(cassandra_node):
+    with admin_session(cassandra_node) as session:
+        yield session
 
 
-@pytest.fixture
-def cassandra_store(fake_cluster):
-    store = CassandraMarketStore(
-        CassandraStoreSettings(batch_max_rows=3, concurrency=4), cluster_factory=lambda settings: fake_cluster,
-        sleep=lambda seconds: None,
-    )  # fmt: skip
+@pytest.fixture(scope="module")
+def cassandra_keyspace(cassandra_admin):
+    # One keyspace per module, emptied before each test: creating and dropping one per test costs seconds.
+    with schema_keyspace(cassandra_admin, f"store_{uuid.uuid4().hex[:10]}") as keyspace:
+        yield keyspace
+
+
+@pytest.fixture(scope="module")
+def cassandra_module_store(cassandra_node, cassandra_keyspace):
+    # Small batches and few statements in flight, so a handful of rows already spans several of each.
+    store = CassandraMarketStore(node_settings(cassandra_node, cassandra_keyspace, batch_max_rows=3, concurrency=4))
     yield store
     store.close()
+
+
+@pytest.fixture
+def cassandra_store(cassandra_admin, cassandra_keyspace, cassandra_module_store):
+    truncate_tables(cassandra_admin, cassandra_keyspace)
+    return cassandra_module_store
 
 
 @pytest.fixture(params=["sqlite", "cassandra"])

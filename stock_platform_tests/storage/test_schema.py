@@ -1,6 +1,6 @@
-"""Rendering cassandra/schema.cql, splitting it into statements, applying it in order."""
+"""Rendering cassandra/schema.cql, splitting it into statements, applying it to the real node."""
 
-from unittest.mock import MagicMock
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +12,7 @@ from stock_platform.storage.schema import (
     schema_path,
     split_statements,
 )
+from stock_platform_tests.storage.cassandra_keyspaces import schema_keyspace
 
 
 def test_default_render_is_a_single_node_keyspace_with_ttls():
@@ -84,18 +85,48 @@ def test_unterminated_quotes_and_comments_are_errors(script):
         split_statements(script)
 
 
-def test_apply_runs_every_statement_in_order():
-    session = MagicMock()
-    executed = apply_schema(session, render_schema())
-    assert [call.args[0] for call in session.execute.call_args_list] == executed
-    assert len(executed) == 6 and executed[0].startswith("CREATE KEYSPACE")
+@pytest.mark.parametrize(
+    ("settings", "replication", "ttls", "window_hours"),
+    [
+        (SchemaSettings(), {"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "1"},
+         {"trades": 2_592_000, "minute_bars": 7_776_000, "pipeline_health": 1_209_600}, "24"),
+        (SchemaSettings(datacenters={"datacenter1": 1}, trades_ttl_seconds=86_400, trades_compaction_window_hours=2,
+                        bars_ttl_seconds=0, health_ttl_seconds=3600),
+         {"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "datacenter1": "1"},
+         {"trades": 86_400, "minute_bars": 0, "pipeline_health": 3600}, "2"),
+    ],
+    ids=["single-node", "production-like"],
+)  # fmt: skip
+def test_the_node_applies_the_schema_twice_with_its_replication_ttls_and_compaction(
+    cassandra_admin, unique_name, settings, replication, ttls, window_hours
+):
+    with schema_keyspace(cassandra_admin, unique_name("schema"), settings) as keyspace:
+        again = apply_schema(cassandra_admin, render_schema(replace(settings, keyspace=keyspace)))
+        assert len(again) == 6 and again[0].startswith(f"CREATE KEYSPACE IF NOT EXISTS {keyspace}")
+        cassandra_admin.cluster.refresh_schema_metadata()
+        [(stored,)] = cassandra_admin.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+        )
+        assert stored == replication
+        tables = cassandra_admin.cluster.metadata.keyspaces[keyspace].tables
+        assert set(tables) == {"trades", "daily_aggregates", "minute_bars", "news", "pipeline_health"}
+        assert {name: tables[name].options["default_time_to_live"] for name in ttls} == ttls
+        compaction = tables["trades"].options["compaction"]
+        assert compaction["class"].endswith("TimeWindowCompactionStrategy")
+        assert (compaction["compaction_window_unit"], compaction["compaction_window_size"]) == ("HOURS", window_hours)
 
 
-def test_apply_names_the_statement_that_failed():
-    session = MagicMock()
-    session.execute.side_effect = [None, RuntimeError("bad option")]
-    with pytest.raises(RuntimeError, match=r"schema statement failed \(RuntimeError: bad option\): CREATE TABLE"):
-        apply_schema(session, render_schema())
+def test_apply_names_the_statement_the_node_refused(cassandra_admin, unique_name):
+    keyspace = unique_name("refused")
+    template = (
+        "CREATE KEYSPACE ${keyspace} WITH replication = ${replication};"
+        "CREATE TABLE ${keyspace}.t (a int PRIMARY KEY) WITH compaction = {'class': 'NoSuchCompaction'};"
+    )
+    try:
+        with pytest.raises(RuntimeError, match=r"schema statement failed \(\w+: .*NoSuchCompaction.*\): CREATE TABLE"):
+            apply_schema(cassandra_admin, render_schema(SchemaSettings(keyspace=keyspace), template))
+    finally:
+        cassandra_admin.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
 
 
 def test_schema_file_is_found_from_the_package():

@@ -25,6 +25,7 @@ def test_cassandra_settings_pickle_and_keep_the_password_out_of_repr():
         ({"local_datacenter": ""}, "set CASSANDRA_LOCAL_DC"),
         ({"keyspace": "market.x"}, "keyspace 'market.x'"),
         ({"batch_max_rows": 0}, "batch_max_rows=0 must be at least 1"),
+        ({"protocol_version": 66}, "protocol_version=66 must be 3, 4 or 5"),
     ],
 )
 def test_bad_cassandra_settings_fail_with_the_setting_to_fix(options, message):

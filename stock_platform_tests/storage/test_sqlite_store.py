@@ -10,12 +10,10 @@ import pytest
 from stock_platform.core.aggregation import daily_key, fold_trades
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.batch import write_trade_batch
-from stock_platform.storage.schema import render_schema
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
 from stock_platform_tests.storage.bar_checks import assert_same_bars
 from stock_platform_tests.storage.conftest import DAY, T0, article, trade
-from stock_platform_tests.storage.fake_cassandra import parse_tables
 from stock_platform_tests.storage.writer_process import write_in_batches
 
 
@@ -30,14 +28,14 @@ def _sqlite_tables(path):
         connection.close()
 
 
-def test_tables_columns_and_primary_keys_match_the_cassandra_schema(sqlite_store, tmp_path):
-    cassandra = parse_tables(render_schema())
+def test_tables_columns_and_primary_keys_match_the_cassandra_schema(sqlite_store, tmp_path, cassandra_admin, cassandra_keyspace):
+    cassandra = cassandra_admin.cluster.metadata.keyspaces[cassandra_keyspace].tables
     sqlite = _sqlite_tables(tmp_path / "market.db")
     assert set(sqlite) == set(cassandra)
     for name, table in cassandra.items():
-        assert list(sqlite[name]) == list(table.columns), name
+        assert set(sqlite[name]) == set(table.columns), name
         key_order = sorted((position, column) for column, position in sqlite[name].items() if position)
-        assert [column for _, column in key_order] == table.primary_key, name
+        assert [column for _, column in key_order] == [column.name for column in table.primary_key], name
 
 
 def test_the_file_uses_wal_and_the_busy_timeout(sqlite_store):

@@ -1,4 +1,4 @@
-"""The MarketStore contract, run against both backends (SQLite file, Cassandra store on a fake session)."""
+"""The MarketStore contract, run against both backends (SQLite file, Cassandra store on the real node)."""
 
 from dataclasses import replace
 from datetime import date
@@ -22,6 +22,12 @@ def test_trades_round_trip_in_event_time_then_trade_id_order(store):
     assert store.write_trades(rows) == 4
     assert store.trades_for_day("AAPL", DAY) == [rows[2], rows[1], rows[0]]
     assert store.trades_for_day("AAPL", date(2025, 10, 10)) == []
+
+
+def test_a_trade_without_conditions_reads_back_as_none_whether_they_were_absent_or_empty(store):
+    # Cassandra stores an empty collection as NULL, so no backend can tell the two apart.
+    store.write_trades([trade(1, conditions=()), trade(2, conditions=None, event_time_ms=T0 + 1)])
+    assert [row.conditions for row in store.trades_for_day("AAPL", DAY)] == [None, None]
 
 
 def test_rewriting_a_trade_key_overwrites_instead_of_adding(store):
