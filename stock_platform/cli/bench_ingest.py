@@ -2,16 +2,20 @@
 
 Prints progress lines, then one JSON line with every figure:
 - `whole_path_trades_per_s`: one ingest process fed by the simulator over a real websocket;
-- `ceiling_trades_per_s`: raw produce of the same pre-encoded messages to the same broker;
+- `ceiling_trades_per_s`: raw produce of the same pre-encoded messages to the same broker
+  (a local Apache Kafka node with its log in a temporary folder);
 - `grouping`: the frame -> Kafka stage with one message per symbol per frame vs one per trade.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
@@ -25,8 +29,9 @@ from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
 from stock_platform.core.kafka_admin import TopicSpec, ensure_topics
 from stock_platform.core.kafka_producer import TrackedProducer
 from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.embedded.broker import EmbeddedKafkaBroker
+from stock_platform.embedded.broker import LocalKafkaBroker
 from stock_platform.embedded.process import start_announcing_server, stop_process
+from stock_platform.jvm_artifacts import KAFKA_VERSION
 from stock_platform.resources.finnhub import DEFAULT_SYMBOLS
 
 TARGET_TRADES_PER_S = 50_000
@@ -136,7 +141,9 @@ def _whole_path(kafka: KafkaSettings, topic: str, seconds: float, offered_rate: 
 
 
 def run_benchmark(seconds: float, offered_rate: float = 150_000) -> int:
-    with EmbeddedKafkaBroker() as broker:
+    # Benchmarks here share 2 cores with whatever else runs: the load before starting says how much they got.
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as data_dir, LocalKafkaBroker(Path(data_dir)) as broker:
         kafka = KafkaSettings(broker.bootstrap_servers)
         ensure_topics(
             AdminClient(kafka.admin_config()),
@@ -155,6 +162,8 @@ def run_benchmark(seconds: float, offered_rate: float = 150_000) -> int:
         whole = _whole_path(kafka, "bench", seconds, offered_rate)
     result = {
         "benchmark": "ingest",
+        "broker": f"Apache Kafka {KAFKA_VERSION}, one local KRaft node",
+        "load_average_1m_before": round(load_before, 2),
         "whole_path_trades_per_s": whole["trades_per_s"],
         "ceiling_trades_per_s": round(ceiling, 1),
         "ceiling_messages_per_s": round(ceiling_messages, 1),
