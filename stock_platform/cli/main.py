@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
     topics.add_argument("--replication-factor", type=int, default=1)
+    reset = commands.add_parser(
+        "stream-reset", help="forget where the stream processor was, so its next run starts at the earliest offsets in Kafka"
+    )
+    reset.add_argument("engine", choices=["spark", "light"], help="spark: delete the checkpoint; light: reset the group's offsets")
+    reset.add_argument("--checkpoint", help="spark: the checkpoint folder (default: SPARK_CHECKPOINT_DIR/<topic>)")
+    reset.add_argument("--topic", help="the market topic (default: KAFKA_TOPIC_MARKET)")
+    reset.add_argument("--group", help="light: the consumer group (default: the stream processor's)")
     return parser
 
 
@@ -60,7 +67,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "fetch-jars":
         return _fetch_jars(args.components)
+    if args.command == "stream-reset":
+        return _stream_reset(args)
     return _setup(args)
+
+
+def _stream_reset(args: argparse.Namespace) -> int:
+    from stock_platform.cli.admin import _env_resources
+    from stock_platform.defs.resources import kafka_resource, processing_resources
+    from confluent_kafka import KafkaException
+
+    from stock_platform.processing.offset_guard import TopicMissingError
+    from stock_platform.processing.stream_reset import StreamResetError, reset_consumer_group, reset_spark_checkpoint
+
+    with _env_resources(kafka=kafka_resource(), stream_processor=processing_resources()["stream_processor"]) as resources:
+        topic = args.topic or resources.kafka.market_topic
+        kafka, processor = resources.kafka.settings(), resources.stream_processor
+    try:
+        if args.engine == "spark":
+            print(reset_spark_checkpoint(args.checkpoint or processor.spark_settings(topic).checkpoint_dir), flush=True)
+        else:
+            group = args.group or processor.consumer_group
+            offsets = reset_consumer_group(kafka, topic, group)
+            print(f"group {group!r} now starts {topic!r} at {offsets}", flush=True)
+    except (StreamResetError, TopicMissingError, KafkaException) as error:
+        print(f"stock-platform stream-reset: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _fetch_jars(names: list[str]) -> int:

@@ -25,6 +25,7 @@ from stock_platform.defs.processing_assets import (
 from stock_platform.defs.processing_checks import trades_checks_job, trades_checks_schedule
 from stock_platform.defs.provenance import CODE_VERSION, run_provenance
 from stock_platform.processing.dead_letters import DeadLetterWriter
+from stock_platform.processing.offset_guard import StreamResetRequired
 from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.reconcile import reconcile_day
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
@@ -33,7 +34,7 @@ from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.window import WindowTicker
 from stock_platform.resources.grafana import GrafanaResource
 from stock_platform.resources.kafka import KafkaResource
-from stock_platform.resources.spark import LIGHT_ENGINE, SparkResource, StreamProcessorResource
+from stock_platform.resources.spark import LIGHT_ENGINE, ConnectorJarsError, SparkResource, StreamProcessorResource
 from stock_platform.resources.storage import MarketStoreResource
 from stock_platform.storage.base import HealthSample, MarketStore
 from stock_platform.storage.batch import write_trade_batch
@@ -117,6 +118,9 @@ def process_market_stream(
                 run_light(kafka_settings, stream_processor.light_settings(topic), calendar, sink, stop, ticker)
             else:
                 run_spark(spark.session, kafka_settings, stream_processor.spark_settings(topic), calendar, sink, stop, ticker)
+        except (StreamResetRequired, ConnectorJarsError) as error:
+            # A relaunch would fail the same way until someone acts on the line, so no retries.
+            raise dg.Failure(description=str(error), allow_retries=False) from None
         finally:
             ticker.final_report()
     context.log.info(f"Stream processor window finished: {stats.totals}")

@@ -47,6 +47,7 @@ def trades_metadata(report: dict[str, Any], provenance: dict[str, dg.MetadataVal
         "late_trades": dg.MetadataValue.int(report["late_trades"]),
         "dead_letters": dg.MetadataValue.int(report["dead_letters"]),
         "rejected_trades": dg.MetadataValue.int(report["rejected_trades"]),
+        "skipped_messages": dg.MetadataValue.int(report["skipped_messages"]),
         "offset_ranges": dg.MetadataValue.json({f"partition {p}": span for p, span in report["offset_ranges"].items()}),
         "rows_per_trading_day": dg.MetadataValue.json(report["rows_per_trading_day"]),
         "total_rows_written": dg.MetadataValue.int(report["totals"]["rows_written"]),
@@ -63,9 +64,9 @@ def trades_metadata(report: dict[str, Any], provenance: dict[str, dg.MetadataVal
 def stream_events(report: dict[str, Any], provenance: dict[str, dg.MetadataValue]) -> list[dg.AssetMaterialization]:
     """Events for one interval: `trades`, plus each trading-day partition of the aggregates it changed.
 
-    Nothing is emitted for an interval that wrote nothing, so idle streams do not flood the event log.
+    Nothing is emitted for an interval that wrote and skipped nothing, so idle streams do not flood the event log.
     """
-    if not report["rows_written"] and not report["dead_letters"]:
+    if not report["rows_written"] and not report["dead_letters"] and not report["skipped_messages"]:
         return []
     events = [dg.AssetMaterialization(TRADES_KEY, metadata=trades_metadata(report, provenance))]
     for day, rows in report["rows_per_trading_day"].items():

@@ -1,28 +1,60 @@
-"""The JVM Kafka connector as the stream's source, for clusters that ship spark-sql-kafka.
+"""Spark's Kafka connector as the stream's source: its options, and decoding of the raw messages it yields.
 
-`format("kafka")` yields raw messages; `decode_raw_messages` turns them into RECORD_SCHEMA batches
-with the same TradeDecoder the Python source and the light engine use.
+`format("kafka")` yields raw messages (key, value, partition, offset, headers); `decode_raw_batch`
+turns a collected micro-batch into trade rows and dead letters with the same TradeDecoder the light
+engine uses, so both engines write identical tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from stock_platform.core.avro_codec import SCHEMA_HEADER
 from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trade_decoding import TradeDecoder, TradingDayFn
-from stock_platform.processing.records import to_record_batch
+from stock_platform.core.models import DeadLetter, TradeRow
+from stock_platform.core.trade_decoding import TradeDecoder
+
+
+@dataclass(slots=True)
+class CollectedBatch:
+    """One decoded micro-batch on the driver."""
+
+    rows: list[TradeRow]
+    dead_letters: list[DeadLetter]
+    offset_ranges: dict[int, tuple[int, int]]
+    messages: int
+    rejected_trades: int
+
+
+_JAAS_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule"}
+_SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
+    """The Java client's spelling of the connection settings (librdkafka's `sasl.username` etc. do not exist there).
+
+    `client_overrides` are librdkafka settings and are not passed on.
+    """
+    config = {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        config["sasl.mechanism"] = kafka.sasl_mechanism
+        module = _JAAS_MODULES.get(kafka.sasl_mechanism.upper(), _SCRAM_MODULE)
+        username = (kafka.sasl_username or "").replace('"', '\\"')
+        password = (kafka.sasl_password or "").replace('"', '\\"')
+        config["sasl.jaas.config"] = f'{module} required username="{username}" password="{password}";'
+    if kafka.ssl_ca_location:
+        config.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": kafka.ssl_ca_location})
+    return config
 
 
 def jvm_source_options(
     kafka: KafkaSettings, topic: str, starting_offsets: str = "earliest", max_messages_per_trigger: int | None = None
 ) -> dict[str, str]:
     """Options for `spark.readStream.format("kafka")` (client settings prefixed `kafka.`, as the connector wants)."""
-    options = {f"kafka.{key}": str(value) for key, value in kafka.common_config().items()}
-    options.update({f"kafka.{key}": value for key, value in kafka.client_overrides.items()})
+    options = {f"kafka.{key}": value for key, value in java_client_config(kafka).items()}
     options.update({"subscribe": topic, "startingOffsets": starting_offsets, "includeHeaders": "true", "failOnDataLoss": "true"})
     if max_messages_per_trigger:
         options["maxOffsetsPerTrigger"] = str(max_messages_per_trigger)
@@ -36,22 +68,22 @@ def _schema_header(headers: list[dict[str, Any]] | None) -> str | None:
     return None
 
 
-def decode_raw_messages(topic: str, trading_day: TradingDayFn) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """A `mapInArrow` function: raw connector batches (key, value, partition, offset, headers) -> records."""
+RAW_COLUMNS = ("key", "value", "partition", "offset", "headers")
 
-    def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        decoder = TradeDecoder(topic, trading_day)
-        for batch in batches:
-            columns = batch.to_pydict()
-            yield to_record_batch(
-                (
-                    partition,
-                    offset,
-                    decoder.decode(partition, offset, key, value, _schema_header(headers)),
-                )
-                for key, value, partition, offset, headers in zip(
-                    columns["key"], columns["value"], columns["partition"], columns["offset"], columns["headers"]
-                )
-            )
 
-    return decode
+def decode_raw_batch(table: pa.Table, decoder: TradeDecoder) -> CollectedBatch:
+    """One collected micro-batch of raw connector rows -> trade rows (Kafka order), dead letters and offset ranges."""
+    columns = table.to_pydict()
+    rows: list[TradeRow] = []
+    dead_letters: list[DeadLetter] = []
+    ranges: dict[int, tuple[int, int]] = {}
+    rejected = 0
+    for key, value, partition, offset, headers in zip(*(columns[name] for name in RAW_COLUMNS)):
+        decoded = decoder.decode(partition, offset, key, value, _schema_header(headers))
+        rows.extend(decoded.rows)
+        rejected += decoded.rejected_trades
+        if decoded.dead_letter is not None:
+            dead_letters.append(decoded.dead_letter)
+        first, last = ranges.get(partition, (offset, offset))
+        ranges[partition] = (min(first, offset), max(last, offset))
+    return CollectedBatch(rows, dead_letters, ranges, table.num_rows, rejected)

@@ -13,8 +13,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from stock_platform.core.avro_codec import schema_name_from_headers
 from stock_platform.core.kafka_settings import KafkaSettings
 from stock_platform.core.trade_decoding import TradeDecoder
-from stock_platform.processing.kafka_ranges import topic_partitions
+from stock_platform.processing.offset_guard import StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.stream_reset import light_reset_command
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class LightEngine:
 
     Partitions are assigned directly (no group rebalancing) at the group's committed offsets; the
     group only stores progress. Replays after a crash are absorbed by the store's offset guard.
+    Kafka drops a group's offsets with a deleted topic, so a recreated topic is read from its start.
     """
 
     def __init__(self, kafka: KafkaSettings, settings: LightEngineSettings, decoder: TradeDecoder, sink: TradeSink) -> None:
@@ -52,12 +54,19 @@ class LightEngine:
         )
 
     def _assign_from_committed(self, consumer: Consumer) -> None:
-        topic = self._settings.topic
-        partitions = [TopicPartition(topic, partition) for partition in topic_partitions(consumer, topic)]
-        committed = consumer.committed(partitions, timeout=10)
-        assignment = [
-            TopicPartition(topic, entry.partition, entry.offset if entry.offset >= 0 else OFFSET_BEGINNING) for entry in committed
-        ]
+        """Assign every partition at the group's committed offset, after checking it against the topic."""
+        topic, group = self._settings.topic, self._settings.group_id
+        state = topic_state(self._kafka, topic)
+        committed = consumer.committed([TopicPartition(topic, partition) for partition in state.watermarks], timeout=10)
+        positions = {entry.partition: entry.offset for entry in committed if entry.offset >= 0}
+        check = check_positions(topic, positions, state)
+        if check.recreated:
+            raise StreamResetRequired(check.recreated_line(f"group {group!r} committed its offsets", light_reset_command(topic, group)))
+        if check.deleted:
+            logger.warning(check.skip_line(light_reset_command(topic, group)))
+            self._sink.stats.add_skipped(check.skipped_messages)
+        resume = check.resume_positions(positions)
+        assignment = [TopicPartition(topic, partition, resume.get(partition, OFFSET_BEGINNING)) for partition in sorted(state.watermarks)]
         consumer.assign(assignment)
         logger.info("Light engine assigned %s", {entry.partition: entry.offset for entry in assignment})
 

@@ -11,7 +11,7 @@ from stock_platform.core.kafka_settings import KafkaSettings
 from stock_platform.core.trade_decoding import TradeDecoder, TradingDayFn
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
-from stock_platform.processing.spark_stream import SparkStreamSettings, run_query, start_query
+from stock_platform.processing.spark_stream import SparkStreamSettings, prepare_checkpoint, run_query, start_query
 
 SessionFactory = Callable[[], AbstractContextManager[Any]]
 
@@ -37,6 +37,13 @@ def run_spark(
     stop: threading.Event,
     on_tick: Callable[[], Any],
 ) -> None:
-    """Spark engine until `stop` is set; the query and then the session are stopped however it ends."""
+    """Spark engine until `stop` is set; the query and then the session are stopped however it ends.
+
+    The checkpoint is checked against the topic first (StreamResetRequired for a recreated topic),
+    so a run that cannot resume fails in seconds, before a Spark session is started.
+    """
+    started, check = prepare_checkpoint(kafka, settings)
+    if check is not None and check.skipped_messages:
+        sink.stats.add_skipped(check.skipped_messages)
     with session() as spark:
-        run_query(start_query(spark, kafka, settings, trading_day, sink), stop, on_tick)
+        run_query(start_query(spark, kafka, started, trading_day, sink), stop, on_tick, checkpoint_dir=settings.checkpoint_dir)

@@ -1,34 +1,40 @@
 """The Spark engine: a Structured Streaming query from `market` through foreachBatch into the store.
 
-Executors consume and decode exact offset ranges; each micro-batch is collected as Arrow on the
-driver and written with the storage layer's idempotent batch writer. Spark commits a micro-batch
-to its checkpoint only after foreachBatch returns, so a killed query replays the uncommitted batch
-on restart and the store's deterministic trade ids and offset guard absorb the replay.
+Spark's own Kafka connector (`format("kafka")`, spark-sql-kafka on `spark.jars`) plans and reads exact
+offset ranges; each micro-batch's raw messages are collected as Arrow on the driver, decoded with the
+same TradeDecoder as the light engine and written with the storage layer's idempotent batch writer.
+Spark commits a micro-batch to its checkpoint only after foreachBatch returns, so a killed query
+replays the uncommitted batch on restart and the store's deterministic trade ids and offset guard
+absorb the replay. Before the query starts, the checkpoint is compared with the topic (offset_guard).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
 from pyspark.errors import StreamingQueryException
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trade_decoding import TradingDayFn
-from stock_platform.processing.jvm_kafka import decode_raw_messages, jvm_source_options
-from stock_platform.processing.kafka_source import SOURCE_NAME, KafkaTradeSource, source_options
-from stock_platform.processing.records import RECORD_DDL, collect_records
+from stock_platform.core.trade_decoding import TradeDecoder, TradingDayFn
+from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch, jvm_source_options
+from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.stream_reset import local_checkpoint_path, spark_reset_command
 
 logger = logging.getLogger(__name__)
 
-PYTHON_SOURCE = "python"
-JVM_SOURCE = "jvm"
+# Written next to Spark's own files: the id of the topic the checkpoint's offsets belong to.
+TOPIC_MARKER = "stock_platform_topic.json"
+_EARLIEST = -2  # Spark's JSON spelling of "earliest" for one partition
 
 
 @dataclass(frozen=True)
@@ -37,38 +43,72 @@ class SparkStreamSettings:
 
     topic: str
     checkpoint_dir: str
-    source: str = PYTHON_SOURCE
     trigger_interval_s: float = 0.0
     max_messages_per_trigger: int | None = 100_000
     starting_offsets: str = "earliest"
     query_name: str = "stream_processor"
 
     def __post_init__(self) -> None:
-        if self.source not in (PYTHON_SOURCE, JVM_SOURCE):
-            raise ValueError(f"Kafka source must be {PYTHON_SOURCE!r} or {JVM_SOURCE!r}, got {self.source!r}")
         if not self.checkpoint_dir:
             raise ValueError("the Spark checkpoint directory is empty; set SPARK_CHECKPOINT_DIR")
 
 
-def trade_records(spark: SparkSession, kafka: KafkaSettings, settings: SparkStreamSettings, trading_day: TradingDayFn) -> DataFrame:
-    """The streaming DataFrame of decoded records (RECORD_DDL) from the configured Kafka source."""
-    if settings.source == JVM_SOURCE:
-        raw = spark.readStream.format("kafka").options(
-            **jvm_source_options(kafka, settings.topic, settings.starting_offsets, settings.max_messages_per_trigger)
-        ).load()
-        return raw.mapInArrow(decode_raw_messages(settings.topic, trading_day), RECORD_DDL)
-    spark.dataSource.register(KafkaTradeSource)
-    return spark.readStream.format(SOURCE_NAME).options(
-        **source_options(kafka, settings.topic, trading_day, settings.starting_offsets, settings.max_messages_per_trigger)
-    ).load()
+def checkpoint_positions(checkpoint: Path, topic: str) -> dict[int, int]:
+    """Next offset per partition after the last committed micro-batch ({} before the first commit).
+
+    Spark's offset log `offsets/<batch>` holds a version line, the batch metadata, then one JSON line
+    per source: {"<topic>": {"<partition>": <end offset>}}.
+    """
+    commits = checkpoint / "commits"
+    batches = [int(entry.name) for entry in commits.iterdir() if entry.name.isdigit()] if commits.is_dir() else []
+    if not batches:
+        return {}
+    lines = (checkpoint / "offsets" / str(max(batches))).read_text(encoding="utf-8").splitlines()
+    return {int(partition): offset for partition, offset in json.loads(lines[2]).get(topic, {}).items()}
 
 
-def write_micro_batch(sink: TradeSink) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function: collect the batch as Arrow and write it through the sink."""
+def prepare_checkpoint(kafka: KafkaSettings, settings: SparkStreamSettings) -> tuple[SparkStreamSettings, PositionCheck | None]:
+    """Check the checkpoint against the topic before the query starts; returns the settings to start with.
+
+    A recreated topic raises StreamResetRequired. Offsets deleted by retention are skipped: the old
+    checkpoint (a foreachBatch query keeps nothing else in it) is replaced by a fresh one starting at
+    the earliest offsets still there, and the connector keeps `failOnDataLoss` for anything later.
+    Remote checkpoints (s3a://...) are not inspected; the connector's own data-loss error covers them.
+    """
+    checkpoint = local_checkpoint_path(settings.checkpoint_dir)
+    if checkpoint is None:
+        return settings, None
+    state = topic_state(kafka, settings.topic)
+    marker = checkpoint / TOPIC_MARKER
+    stored_id = json.loads(marker.read_text(encoding="utf-8"))["topic_id"] if marker.exists() else None
+    positions = checkpoint_positions(checkpoint, settings.topic)
+    check = check_positions(settings.topic, positions, state, stored_id)
+    reset = spark_reset_command(settings.checkpoint_dir)
+    if check.recreated:
+        raise StreamResetRequired(check.recreated_line(f"the Spark checkpoint {checkpoint}", reset))
+    if check.deleted:
+        logger.warning(check.skip_line(reset))
+        resume = check.resume_positions(positions)
+        starting = {settings.topic: {str(partition): resume.get(partition, _EARLIEST) for partition in sorted(state.watermarks)}}
+        shutil.rmtree(checkpoint)
+        settings = replace(settings, starting_offsets=json.dumps(starting))
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"topic": settings.topic, "topic_id": state.topic_id}), encoding="utf-8")
+    return settings, check
+
+
+def raw_messages(spark: SparkSession, kafka: KafkaSettings, settings: SparkStreamSettings) -> DataFrame:
+    """The streaming DataFrame of raw `market` messages (RAW_COLUMNS) from Spark's Kafka connector."""
+    options = jvm_source_options(kafka, settings.topic, settings.starting_offsets, settings.max_messages_per_trigger)
+    return spark.readStream.format("kafka").options(**options).load().select(*RAW_COLUMNS)
+
+
+def write_micro_batch(sink: TradeSink, decoder: TradeDecoder) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function: collect the raw batch as Arrow, decode it and write it through the sink."""
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        collected = collect_records(batch.toArrow())
-        sink.write(collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages)
+        collected = decode_raw_batch(batch.toArrow(), decoder)
+        sink.write(collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages, collected.rejected_trades)
         logger.debug("micro-batch %d: %d rows, %d dead letters", batch_id, len(collected.rows), len(collected.dead_letters))
 
     return write
@@ -79,9 +119,9 @@ def start_query(
 ) -> StreamingQuery:
     """Start the streaming query; progress lives in `settings.checkpoint_dir`."""
     writer = (
-        trade_records(spark, kafka, settings, trading_day)
+        raw_messages(spark, kafka, settings)
         .writeStream.queryName(settings.query_name)
-        .foreachBatch(write_micro_batch(sink))
+        .foreachBatch(write_micro_batch(sink, TradeDecoder(settings.topic, trading_day)))
         .option("checkpointLocation", settings.checkpoint_dir)
         .trigger(processingTime=f"{settings.trigger_interval_s} seconds")
     )
@@ -103,7 +143,26 @@ def _root_cause(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def run_query(query: StreamingQuery, stop: threading.Event, on_tick: Callable[[], Any] = lambda: None, tick_s: float = 0.5) -> None:
+def _data_loss_line(error: Exception, checkpoint_dir: str) -> str | None:
+    """One line for the connector's KAFKA_DATA_LOSS (offsets deleted or the topic recreated while running)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    if not any("KAFKA_DATA_LOSS" in line for line in lines):
+        return None
+    reason = next((index for index, line in enumerate(lines) if line.startswith("Reason:")), None)
+    detail = " ".join(lines[reason : reason + 2]) if reason is not None else "data loss"
+    return (
+        f"Kafka no longer holds offsets the running query was reading ({detail}); the next run compares the checkpoint with "
+        f"the topic, skips what retention deleted and reports the count, or reset with `{spark_reset_command(checkpoint_dir)}`"
+    )
+
+
+def run_query(
+    query: StreamingQuery,
+    stop: threading.Event,
+    on_tick: Callable[[], Any] = lambda: None,
+    tick_s: float = 0.5,
+    checkpoint_dir: str = "",
+) -> None:
     """Wait until `stop` is set or the query fails; the query is stopped however this returns."""
     try:
         while not stop.is_set():
@@ -111,6 +170,7 @@ def run_query(query: StreamingQuery, stop: threading.Event, on_tick: Callable[[]
                 break
             on_tick()
     except StreamingQueryException as error:
-        raise StreamQueryError(f"streaming query {query.name} failed: {_root_cause(error)}") from error
+        line = _data_loss_line(error, checkpoint_dir) or f"streaming query {query.name} failed: {_root_cause(error)}"
+        raise StreamQueryError(line) from error
     finally:
         query.stop()

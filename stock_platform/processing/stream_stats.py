@@ -23,6 +23,7 @@ class IntervalStats:
     late_trades: int = 0
     dead_letters: int = 0
     rejected_trades: int = 0
+    skipped_messages: int = 0
     first_event_time_ms: int | None = None
     last_event_time_ms: int | None = None
     offset_ranges: dict[int, list[int]] = field(default_factory=dict)
@@ -42,7 +43,7 @@ class StreamStats:
         self._lock = threading.Lock()
         self._interval = IntervalStats()
         self._interval_started = clock()
-        self.totals = {"batches": 0, "messages": 0, "rows_written": 0, "duplicate_trades": 0, "late_trades": 0, "dead_letters": 0}
+        self.totals = {"batches": 0, "messages": 0, "rows_written": 0, "duplicate_trades": 0, "late_trades": 0, "dead_letters": 0, "skipped_messages": 0}
         # Only benchmarks keep every sample of the run; long runs report per interval.
         self.run_latency = LatencyRecorder() if keep_run_latency else None
 
@@ -60,6 +61,12 @@ class StreamStats:
         """Fold one written batch in: `offset_ranges` maps partition -> (first, last) offset consumed."""
         with self._lock:
             self._add(rows, written_at_ms, offset_ranges, messages, duplicate_trades, late_trades, dead_letters, rejected_trades)
+
+    def add_skipped(self, messages: int) -> None:
+        """Messages Kafka deleted before the stream read them (retention), reported with the current interval."""
+        with self._lock:
+            self._interval.skipped_messages += messages
+            self.totals["skipped_messages"] += messages
 
     def _add(
         self,
@@ -127,6 +134,7 @@ class StreamStats:
             "late_trades": interval.late_trades,
             "dead_letters": interval.dead_letters,
             "rejected_trades": interval.rejected_trades,
+            "skipped_messages": interval.skipped_messages,
             "first_event_time_ms": interval.first_event_time_ms,
             "last_event_time_ms": interval.last_event_time_ms,
             "offset_ranges": {partition: list(span) for partition, span in sorted(interval.offset_ranges.items())},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,11 +16,50 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 
 from stock_platform.core.trading_day import US_EQUITY_ZONE, UTC_ZONE, TradingCalendar
+from stock_platform.jvm_artifacts import ArtifactResolutionError, classpath, spark_kafka_connector
 from stock_platform.processing.light_engine import DEFAULT_GROUP_ID, LightEngineSettings
-from stock_platform.processing.spark_stream import PYTHON_SOURCE, SparkStreamSettings
+from stock_platform.processing.spark_stream import SparkStreamSettings
 
 SPARK_ENGINE = "spark"
 LIGHT_ENGINE = "light"
+_VERSIONED_JAR = re.compile(r"^(?P<artifact>.+)-\d[^-]*\.jar$")
+
+
+class ConnectorJarsError(RuntimeError):
+    """Spark's Kafka connector jars are neither resolved nor resolvable."""
+
+
+def jar_artifact(jar: Path) -> str:
+    """`spark-sql-kafka-0-10_2.13-4.2.0.jar` -> `spark-sql-kafka-0-10_2.13` (the name without its version)."""
+    match = _VERSIONED_JAR.match(jar.name)
+    return match.group("artifact") if match else jar.stem
+
+
+def connector_jars(connector: list[Path], provided: list[Path]) -> list[Path]:
+    """The connector's jars that pyspark does not ship already.
+
+    Maven resolves the connector with its whole dependency tree, which repeats Scala, Hadoop and
+    compression libraries pyspark has in its own `jars/` (at other patch versions): a second copy on
+    the classpath would shadow or clash with Spark's, so only artifacts Spark lacks are added.
+    """
+    shipped = {jar_artifact(jar) for jar in provided}
+    return [jar for jar in connector if jar_artifact(jar) not in shipped]
+
+
+def pyspark_jars() -> list[Path]:
+    import pyspark
+
+    return sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar"))
+
+
+def kafka_connector_jars() -> list[Path]:
+    """spark-sql-kafka and spark-avro for the installed pyspark, resolved with Maven on first use."""
+    component = spark_kafka_connector()
+    try:
+        jars = classpath(component)
+    except ArtifactResolutionError as error:
+        raise ConnectorJarsError(f"Spark's Kafka connector is missing and could not be fetched ({error}); run `stock-platform fetch-jars spark`") from None
+    return connector_jars(jars, pyspark_jars())
 
 
 class SparkResource(dg.ConfigurableResource):
@@ -29,7 +70,13 @@ class SparkResource(dg.ConfigurableResource):
     spark_config: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. executor memory.")
 
     def session_config(self) -> dict[str, Any]:
-        """The full Spark configuration; executors run this interpreter so they can import the project."""
+        """The full Spark configuration; executors run this interpreter so they can import the project.
+
+        `spark.jars` carries the Kafka connector (Spark serves the files to its executors); jars named
+        in `spark_config` are kept after it.
+        """
+        jars = [str(jar) for jar in kafka_connector_jars()]
+        extra_jars = self.spark_config.get("spark.jars", "")
         return {
             "spark.master": self.master or "local[*]",
             "spark.app.name": self.app_name,
@@ -38,12 +85,13 @@ class SparkResource(dg.ConfigurableResource):
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.showConsoleProgress": "false",
             **self.spark_config,
+            "spark.jars": ",".join([*jars, *filter(None, extra_jars.split(","))]),
         }
 
     @contextmanager
     def session(self) -> Iterator[SparkSession]:
         """A SparkSession, stopped when the block exits however it exits (unless it was already running here)."""
-        # Python data source planning workers read the interpreter from the environment, not the conf.
+        # PySpark's Python workers (mapInArrow) take the interpreter from the environment, not the conf.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         already_running = SparkSession.getActiveSession()
         spark = LazyPySparkResource(spark_config=self.session_config()).spark_session
@@ -61,7 +109,6 @@ class StreamProcessorResource(dg.ConfigurableResource):
     checkpoint_dir: str = Field(
         default=".stock_platform/checkpoints", description="Spark checkpoint folder or URI (SPARK_CHECKPOINT_DIR)."
     )
-    kafka_source: str = Field(default=PYTHON_SOURCE, description="`python` (confluent-kafka) or `jvm` (spark-sql-kafka jar).")
     max_messages_per_trigger: int = Field(default=100_000, description="Upper bound of one Spark micro-batch, in messages.")
     trigger_interval_seconds: float = 0.0
     consumer_group: str = Field(default=DEFAULT_GROUP_ID, description="Light engine: the group that stores its offsets.")
@@ -84,7 +131,6 @@ class StreamProcessorResource(dg.ConfigurableResource):
         return SparkStreamSettings(
             topic=topic,
             checkpoint_dir=f"{self.checkpoint_dir.rstrip('/')}/{topic}",
-            source=self.kafka_source,
             trigger_interval_s=self.trigger_interval_seconds,
             max_messages_per_trigger=self.max_messages_per_trigger or None,
         )

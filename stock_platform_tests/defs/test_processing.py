@@ -20,7 +20,6 @@ from stock_platform.defs.processing_assets import DAILY_AGGREGATES_KEY, MINUTE_B
 from stock_platform.defs.processing_checks import processing_checks
 from stock_platform.defs.provenance import CODE_VERSION, provenance_metadata
 from stock_platform.defs.resources import processing_resources
-from stock_platform.embedded.broker import EmbeddedKafkaBroker
 from stock_platform.resources.grafana import GrafanaResource
 from stock_platform.resources.kafka import KafkaResource
 from stock_platform.resources.spark import SparkResource, StreamProcessorResource
@@ -57,7 +56,7 @@ def _defs(**resources):
 def _report(**overrides):
     report = {
         "engine": "light", "interval_seconds": 30.0, "batches": 2, "messages": 10, "rows_written": 40,
-        "trades_per_second": 1.3, "duplicate_trades": 1, "late_trades": 2, "dead_letters": 0, "rejected_trades": 0,
+        "trades_per_second": 1.3, "duplicate_trades": 1, "late_trades": 2, "dead_letters": 0, "rejected_trades": 0, "skipped_messages": 0,
         "first_event_time_ms": 1_760_000_000_000, "last_event_time_ms": 1_760_000_001_000, "offset_ranges": {0: [3, 9]},
         "rows_per_trading_day": {"2025-10-09": 40, "1999-01-01": 1}, "latency_p50_ms": 20.0, "latency_p99_ms": 80.0,
         "latency_max_ms": 90.0, "totals": {"rows_written": 400},
@@ -118,26 +117,33 @@ def test_configuration_mistakes_fail_the_run_with_one_clear_line(tmp_path, proce
     assert expected in _failure_message(result)
 
 
-def _produce_trades(bootstrap_servers: str, count: int) -> None:
-    codec, producer = TradeBatchCodec(), Producer({"bootstrap.servers": bootstrap_servers})
+def _kafka(kafka_broker, unique_name) -> KafkaResource:
+    """This test's own market and dead-letter topics on the session's broker."""
+    market = unique_name("market")
+    kafka = KafkaResource(bootstrap_servers=kafka_broker.bootstrap_servers, partitions=2, market_topic=market, dead_letter_topic=f"{market}.dead_letter")
+    kafka.ensure_topics()
+    return kafka
+
+
+def _produce_trades(kafka: KafkaResource, count: int) -> None:
+    codec, producer = TradeBatchCodec(), Producer({"bootstrap.servers": kafka.bootstrap_servers})
     now_ms = int(time.time() * 1000)
     for index in range(count):
         trade = {"s": "AAPL", "p": 100.0 + index, "t": now_ms - index, "v": 1.0, "c": None}
-        producer.produce("market", key=b"AAPL", value=codec.encode([trade], now_ms, "test"), headers=codec.headers)
+        producer.produce(kafka.market_topic, key=b"AAPL", value=codec.encode([trade], now_ms, "test"), headers=codec.headers)
     assert producer.flush(10) == 0
 
 
 @pytest.mark.e2e
-def test_stream_processor_run_with_the_light_engine_writes_reports_and_ends_with_its_window(tmp_path):
+def test_stream_processor_run_with_the_light_engine_writes_reports_and_ends_with_its_window(tmp_path, kafka_broker, unique_name):
     store, grafana = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF"), RecordingGrafanaResource()
-    with EmbeddedKafkaBroker() as broker:
-        kafka = KafkaResource(bootstrap_servers=broker.bootstrap_servers, partitions=2)
-        kafka.ensure_topics()
-        _produce_trades(broker.bootstrap_servers, 50)
-        result = stream_processor.execute_in_process(
-            run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.05, "report_interval_seconds": 1}}}},
-            resources={"kafka": kafka, "market_store": store, "stream_processor": StreamProcessorResource(engine="light"), "spark": SparkResource(), "grafana": grafana},
-        )
+    kafka = _kafka(kafka_broker, unique_name)
+    _produce_trades(kafka, 50)
+    processor = StreamProcessorResource(engine="light", consumer_group=unique_name("group"))
+    result = stream_processor.execute_in_process(
+        run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.05, "report_interval_seconds": 1}}}},
+        resources={"kafka": kafka, "market_store": store, "stream_processor": processor, "spark": SparkResource(), "grafana": grafana},
+    )
     assert result.success
     assert ANNOTATIONS == [("stream_restart", "stream_processor")]
     materializations = [event.materialization for event in result.get_asset_materialization_events()]
@@ -186,22 +192,42 @@ def test_reconcile_recomputes_a_day_from_trades_and_its_check_then_passes(tmp_pa
 
 
 @pytest.mark.e2e
-def test_stream_processor_run_with_the_spark_engine_writes_through_a_checkpoint(tmp_path):
+def test_stream_processor_run_with_the_spark_engine_writes_through_a_checkpoint(tmp_path, kafka_broker, unique_name):
     store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
     processor = StreamProcessorResource(engine="spark", checkpoint_dir=str(tmp_path / "checkpoints"))
-    spark = SparkResource(master="local[2]", spark_config={"spark.ui.enabled": "false"})
-    with EmbeddedKafkaBroker() as broker:
-        kafka = KafkaResource(bootstrap_servers=broker.bootstrap_servers, partitions=2)
-        kafka.ensure_topics()
-        _produce_trades(broker.bootstrap_servers, 50)
-        result = stream_processor.execute_in_process(
-            run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.25, "report_interval_seconds": 2}}}},
-            resources={"kafka": kafka, "market_store": store, "stream_processor": processor, "spark": spark, "grafana": GrafanaResource()},
-        )
+    spark = SparkResource(master="local[2]", spark_config={"spark.ui.enabled": "false", "spark.driver.memory": "768m"})
+    kafka = _kafka(kafka_broker, unique_name)
+    _produce_trades(kafka, 50)
+    result = stream_processor.execute_in_process(
+        run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.25, "report_interval_seconds": 2}}}},
+        resources={"kafka": kafka, "market_store": store, "stream_processor": processor, "spark": spark, "grafana": GrafanaResource()},
+    )
     assert result.success
     materializations = [event.materialization for event in result.get_asset_materialization_events()]
     assert sum(m.metadata["rows_written"].value for m in materializations if m.asset_key == TRADES_KEY) == 50
-    assert (tmp_path / "checkpoints" / "market" / "offsets").is_dir()
+    assert (tmp_path / "checkpoints" / kafka.market_topic / "offsets").is_dir()
+
+
+def test_a_recreated_topic_fails_the_run_once_with_the_reset_command(tmp_path, kafka_broker, unique_name):
+    kafka = _kafka(kafka_broker, unique_name)
+    checkpoint = tmp_path / "checkpoints" / kafka.market_topic
+    (checkpoint / "commits").mkdir(parents=True)
+    (checkpoint / "commits" / "0").write_text("v1\n{}\n")
+    (checkpoint / "offsets").mkdir()
+    (checkpoint / "offsets" / "0").write_text(f'v1\n{{}}\n{{"{kafka.market_topic}": {{"0": 40, "1": 0}}}}\n')
+    processor = StreamProcessorResource(engine="spark", checkpoint_dir=str(tmp_path / "checkpoints"))
+    result = stream_processor.execute_in_process(
+        run_config={"ops": {"process_market_stream": {"config": {"window_minutes": 0.25}}}},
+        resources={"kafka": kafka, "market_store": EmbeddedStoreResource(data_dir=str(tmp_path)), "stream_processor": processor,
+                   "spark": SparkResource(), "grafana": GrafanaResource()},  # fmt: skip
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert (
+        f"Kafka topic '{kafka.market_topic}' was recreated since the Spark checkpoint {checkpoint} was written "
+        f"(partition 0 resumes at 40 but ends at 0); reset with `stock-platform stream-reset spark --checkpoint {checkpoint}`, "
+        "then recompute the affected daily_aggregates partitions"
+    ) in _failure_message(result)
 
 
 def test_checks_find_double_counts_and_the_impossible_vwap_they_cause(tmp_path):

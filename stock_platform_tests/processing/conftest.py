@@ -1,8 +1,9 @@
-"""Shared fixtures for processing tests: an embedded broker with a `market` topic and a trade producer."""
+"""Shared fixtures for processing tests: per-test topics on the session's Kafka broker, a trade producer, Spark."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pytest
@@ -12,7 +13,6 @@ from confluent_kafka.admin import AdminClient
 from stock_platform.core.avro_codec import TradeBatchCodec
 from stock_platform.core.kafka_admin import TopicSpec, ensure_topics
 from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.embedded.broker import EmbeddedKafkaBroker
 from stock_platform.storage.batch import BatchResult
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "BINANCE:BTCUSDT"]
@@ -66,17 +66,28 @@ class RecordingWriter:
         return BatchResult(rows_written=len(rows))
 
 
+@dataclass(frozen=True)
+class StreamTopics:
+    """This test's market topic (4 partitions), its dead-letter topic and the light engine's group."""
+
+    kafka: KafkaSettings
+    market: str
+    dead_letter: str
+    group: str
+
+
+def create_market_topic(kafka: KafkaSettings, topic: str) -> None:
+    ensure_topics(AdminClient(kafka.admin_config()), kafka.bootstrap_servers, [TopicSpec(topic, 4, 1, 3_600_000)])
+
+
 @pytest.fixture()
-def kafka():
-    """A fresh embedded broker with `market` (4 partitions) and `market.dead_letter`."""
-    with EmbeddedKafkaBroker() as broker:
-        settings = KafkaSettings(broker.bootstrap_servers)
-        ensure_topics(
-            AdminClient(settings.admin_config()),
-            broker.bootstrap_servers,
-            [TopicSpec("market", 4, 1, 3_600_000), TopicSpec("market.dead_letter", 1, 1, 3_600_000)],
-        )
-        yield settings
+def topics(kafka_broker, unique_name) -> StreamTopics:
+    """Fresh topics on the session's broker, so tests never see each other's messages or offsets."""
+    settings = KafkaSettings(kafka_broker.bootstrap_servers)
+    created = StreamTopics(settings, unique_name("market"), unique_name("dead_letter"), unique_name("group"))
+    create_market_topic(settings, created.market)
+    ensure_topics(AdminClient(settings.admin_config()), settings.bootstrap_servers, [TopicSpec(created.dead_letter, 1, 1, 3_600_000)])
+    return created
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +95,9 @@ def spark():
     """One local SparkSession for every e2e test (startup costs seconds)."""
     from stock_platform.resources.spark import SparkResource
 
-    resource = SparkResource(master="local[2]", spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
+    resource = SparkResource(
+        master="local[2]",
+        spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2", "spark.driver.memory": "768m"},
+    )
     with resource.session() as session:
         yield session

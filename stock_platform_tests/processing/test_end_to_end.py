@@ -1,4 +1,4 @@
-"""Producer -> embedded broker -> Spark and light engines -> embedded store, with crashes mid-stream."""
+"""Producer -> Apache Kafka -> Spark and light engines -> embedded store, with crashes mid-stream."""
 
 import threading
 from collections import Counter
@@ -65,7 +65,7 @@ def _writer_killed_before_commit(store, kill_at: int):
     return write
 
 
-def _run(engine, spark, kafka, tmp_path, write_rows, stored_trades, expected):
+def _run(engine, spark, topics, tmp_path, write_rows, stored_trades, expected):
     sink = TradeSink(write_rows, None, StreamStats(engine))
     stop = threading.Event()
 
@@ -74,10 +74,11 @@ def _run(engine, spark, kafka, tmp_path, write_rows, stored_trades, expected):
             stop.set()
 
     if engine == "light":
-        run_light(kafka, LightEngineSettings(max_batch_messages=30), CALENDAR, sink, stop, tick)
+        settings = LightEngineSettings(topic=topics.market, group_id=topics.group, max_batch_messages=30)
+        run_light(topics.kafka, settings, CALENDAR, sink, stop, tick)
     else:
-        settings = SparkStreamSettings("market", str(tmp_path / "checkpoint"), max_messages_per_trigger=60)
-        run_spark(lambda: nullcontext(spark), kafka, settings, CALENDAR, sink, stop, tick)
+        settings = SparkStreamSettings(topics.market, str(tmp_path / "checkpoint"), max_messages_per_trigger=60)
+        run_spark(lambda: nullcontext(spark), topics.kafka, settings, CALENDAR, sink, stop, tick)
 
 
 def _tables(store, days):
@@ -94,17 +95,17 @@ def _tables(store, days):
 
 
 @pytest.mark.parametrize(("engine", "crash"), [("spark", NonAtomicStore), ("light", _writer_killed_before_commit)])
-def test_every_trade_lands_once_and_the_aggregates_match_an_independent_computation(spark, kafka, tmp_path, engine, crash):
-    produced = produce_frames(kafka, "market", 60)
+def test_every_trade_lands_once_and_the_aggregates_match_an_independent_computation(spark, topics, tmp_path, engine, crash):
+    produced = produce_frames(topics.kafka, topics.market, 60)
     days = sorted({CALENDAR.trading_day(symbol, event_time) for symbol, event_time, _, _ in produced})
     with SqliteMarketStore(EmbeddedStoreSettings(str(tmp_path / "store.sqlite"), synchronous="OFF")) as store:
         count = lambda: sum(len(store.trades_for_day(s, day)) for day in days for s in store.symbols_for_day(day))  # noqa: E731
         crashing = NonAtomicStore(store, kill_at=2) if crash is NonAtomicStore else None
         write = (lambda rows: write_trade_batch(crashing, rows)) if crashing else _writer_killed_before_commit(store, kill_at=2)
         with pytest.raises((KilledMidWrite, StreamQueryError), match="killed after"):
-            _run(engine, spark, kafka, tmp_path, write, count, len(produced))
+            _run(engine, spark, topics, tmp_path, write, count, len(produced))
         assert 0 < count() < len(produced)
-        _run(engine, spark, kafka, tmp_path, lambda rows: write_trade_batch(store, rows), count, len(produced))
+        _run(engine, spark, topics, tmp_path, lambda rows: write_trade_batch(store, rows), count, len(produced))
         trades, daily, bars, _ = _tables(store, days)
 
     assert Counter((row.symbol, row.event_time_ms, row.price, row.volume) for row in trades) == Counter(produced)
@@ -114,8 +115,8 @@ def test_every_trade_lands_once_and_the_aggregates_match_an_independent_computat
     assert differences(keyed(minute_bars(frame), ("symbol", "trading_day", "bucket_start_ms")), bars) == []
 
 
-def test_both_engines_produce_identical_tables_from_the_same_input(spark, kafka, tmp_path):
-    produced = produce_frames(kafka, "market", 60, seed=5)
+def test_both_engines_produce_identical_tables_from_the_same_input(spark, topics, tmp_path):
+    produced = produce_frames(topics.kafka, topics.market, 60, seed=5)
     days = sorted({CALENDAR.trading_day(symbol, event_time) for symbol, event_time, _, _ in produced})
     tables = {}
     for engine in ("spark", "light"):
@@ -123,7 +124,7 @@ def test_both_engines_produce_identical_tables_from_the_same_input(spark, kafka,
         path.mkdir()
         with SqliteMarketStore(EmbeddedStoreSettings(str(path / "store.sqlite"), synchronous="OFF")) as store:
             count = lambda: sum(len(store.trades_for_day(s, day)) for day in days for s in store.symbols_for_day(day))  # noqa: E731
-            _run(engine, spark, kafka, path, lambda rows: write_trade_batch(store, rows), count, len(produced))
+            _run(engine, spark, topics, path, lambda rows: write_trade_batch(store, rows), count, len(produced))
             trades, daily, bars, offsets = _tables(store, days)
             tables[engine] = ([asdict(row) for row in trades], daily, bars, offsets)
     assert tables["spark"] == tables["light"]

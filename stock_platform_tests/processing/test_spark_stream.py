@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from stock_platform.processing.sink import TradeSink
-from stock_platform.processing.spark_stream import SparkStreamSettings, run_query, start_query
+from stock_platform.processing.spark_stream import SparkStreamSettings, StreamQueryError, run_query, start_query
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform_tests.processing.conftest import RecordingWriter, produce_frames, utc_day
 
@@ -16,16 +16,17 @@ def _run(spark, kafka, settings, writer, expected):
     run_query(start_query(spark, kafka, settings, utc_day, sink), stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
 
 
-def test_a_query_killed_mid_batch_resumes_from_its_checkpoint_without_loss(spark, kafka, tmp_path):
-    expected = len(produce_frames(kafka, "market", 40))
-    settings = SparkStreamSettings("market", str(tmp_path / "checkpoint"), max_messages_per_trigger=40)
+def test_a_query_killed_mid_batch_resumes_from_its_checkpoint_without_loss(spark, topics, tmp_path):
+    kafka = topics.kafka
+    expected = len(produce_frames(kafka, topics.market, 40))
+    settings = SparkStreamSettings(topics.market, str(tmp_path / "checkpoint"), max_messages_per_trigger=40)
     crashing = RecordingWriter(failures=1)
-    with pytest.raises(RuntimeError, match="store went away mid-batch"):
+    with pytest.raises(StreamQueryError, match="store went away mid-batch"):
         _run(spark, kafka, settings, crashing, expected)
     writer = RecordingWriter()
     writer.rows.update(crashing.rows)
     _run(spark, kafka, settings, writer, expected)
     assert len(writer.rows) == expected
-    more = len(produce_frames(kafka, "market", 5, seed=2))
+    more = len(produce_frames(kafka, topics.market, 5, seed=2))
     _run(spark, kafka, settings, writer, expected + more)
     assert len(writer.rows) == expected + more
