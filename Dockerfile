@@ -20,6 +20,15 @@ COPY stock_platform ./stock_platform
 RUN pip install --no-deps . \
     && ln -s "$(python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')" /opt/venv/spark
 
+# Spark's Kafka connector (spark-sql-kafka, spark-avro and what pyspark lacks of their dependencies) from
+# Maven Central, at the installed pyspark's version: resolved by the package itself, so image and code agree.
+FROM build AS jars
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jdk-headless maven \
+    && rm -rf /var/lib/apt/lists/*
+RUN STOCK_PLATFORM_JARS_DIR=/opt/stock-platform/jars stock-platform fetch-jars spark
+
 FROM ${PYTHON_IMAGE}
 # Spark 4 needs Java 17; tini reaps the JVM's and Python workers' children. The man directory is
 # missing on slim images and the JRE's post-install step needs it.
@@ -32,6 +41,7 @@ RUN groupadd --system --gid 10001 stock \
     && mkdir -p /opt/dagster/dagster_home \
     && chown stock:stock /opt/dagster/dagster_home
 COPY --from=build /opt/venv /opt/venv
+COPY --from=jars /opt/stock-platform/jars /opt/stock-platform/jars
 # The data folders the package finds through STOCK_PLATFORM_HOME; read-only for the process.
 COPY schemas /opt/stock-platform/schemas
 COPY cassandra /opt/stock-platform/cassandra
@@ -62,6 +72,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     STOCK_PLATFORM_HOME=/opt/stock-platform \
+    STOCK_PLATFORM_JARS_DIR=/opt/stock-platform/jars \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SPARK_HOME=/opt/venv/spark \
     PYSPARK_PYTHON=/opt/venv/bin/python

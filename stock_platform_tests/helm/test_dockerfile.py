@@ -10,6 +10,7 @@ import pytest
 import tomllib
 import yaml
 
+from stock_platform.jvm_artifacts import JARS_DIR_ENV_VAR
 from stock_platform.paths import HOME_ENV_VAR
 from stock_platform_tests.helm.chart import CHART, REPO
 
@@ -39,7 +40,18 @@ def test_base_image_is_an_exact_python_and_debian_release() -> None:
     (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, flags=re.MULTILINE)
 
     assert re.fullmatch(r"python:3\.\d+\.\d+-slim-[a-z]+", default)
-    assert [stage.split()[0] for stage in _stages()] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert [stage.split("\n")[0] for stage in _stages()] == ["${PYTHON_IMAGE} AS build", "build AS jars", "${PYTHON_IMAGE}"]
+
+
+def test_spark_connector_jars_are_resolved_at_build_time_where_the_package_looks() -> None:
+    _, jars, runtime = _stages()
+    (fetch,) = [run for run in _instructions(jars, "RUN") if "fetch-jars" in run]
+
+    assert "openjdk-17-jdk-headless maven" in _instructions(jars, "RUN")[0]
+    assert fetch == f"{JARS_DIR_ENV_VAR}=/opt/stock-platform/jars stock-platform fetch-jars spark"
+    assert "COPY --from=jars /opt/stock-platform/jars /opt/stock-platform/jars" in runtime
+    assert f"{JARS_DIR_ENV_VAR}=/opt/stock-platform/jars" in runtime
+    assert "maven" not in runtime and "-jdk-" not in runtime
 
 
 def test_runtime_runs_as_the_unprivileged_user_the_pods_expect(chart_values, upstream_values) -> None:
