@@ -18,7 +18,13 @@ from stock_platform.core.kafka_admin import KafkaUnavailableError
 from stock_platform.defs.resources import kafka_resource, market_store_resource
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.storage.cassandra_session import build_cluster
-from stock_platform.storage.schema import SchemaSettings, apply_schema, datacenters_from_spec, render_schema
+from stock_platform.storage.schema import (
+    SchemaApplyError,
+    SchemaSettings,
+    apply_schema,
+    datacenters_from_spec,
+    render_schema,
+)
 
 _DAY_S = 86_400
 
@@ -59,6 +65,8 @@ def apply_cassandra_schema(datacenters: str, replication_factor: int, trades_ttl
             f"cannot reach Cassandra at {', '.join(store.contact_points)}:{store.port} ({error}); "
             "check CASSANDRA_CONTACT_POINTS, CASSANDRA_PORT and the credentials"
         ) from None
+    except SchemaApplyError as error:
+        raise SetupError(f"{error}; check --datacenters against the cluster's datacenters") from None
     finally:
         cluster.shutdown()
 

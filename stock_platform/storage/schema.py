@@ -137,6 +137,10 @@ def split_statements(cql: str) -> list[str]:
     return [statement for statement in statements if statement]
 
 
+class SchemaApplyError(RuntimeError):
+    """The cluster refused a schema statement (e.g. a datacenter it does not have); the message is one line."""
+
+
 def apply_schema(session: Any, rendered: str, timeout_s: float = 60.0) -> list[str]:
     """Execute every statement of the rendered schema in order (each is IF NOT EXISTS, so repeatable).
 
@@ -148,7 +152,7 @@ def apply_schema(session: Any, rendered: str, timeout_s: float = 60.0) -> list[s
         try:
             session.execute(statement, timeout=timeout_s)
         except Exception as error:  # noqa: BLE001 - name the failing statement whatever the driver raised
-            raise RuntimeError(
-                f"schema statement failed ({type(error).__name__}: {error}): {statement[:120]}"
+            raise SchemaApplyError(
+                f"the cluster refused `{' '.join(statement.split())[:120]}` ({type(error).__name__}: {error})"
             ) from None
     return statements

@@ -1,97 +1,98 @@
-from unittest.mock import MagicMock
+"""`stock-platform cassandra-apply` and `kafka-topics` against the session's real Cassandra node and Kafka broker."""
 
 import pytest
-from cassandra.cluster import NoHostAvailable
 from confluent_kafka.admin import AdminClient
 
 from stock_platform.cli import admin
 from stock_platform.cli.main import main
-from stock_platform.embedded.broker import EmbeddedKafkaBroker
-
-
-class FakeCluster:
-    """Records the statements of the schema run and whether the cluster was shut down."""
-
-    def __init__(self, fail_connect: bool = False) -> None:
-        self.session = MagicMock()
-        self.fail_connect = fail_connect
-        self.shut_down = False
-
-    def connect(self):
-        if self.fail_connect:
-            raise NoHostAvailable("Unable to connect to any servers", {"10.0.0.9:9042": ConnectionRefusedError(111)})
-        return self.session
-
-    def shutdown(self) -> None:
-        self.shut_down = True
+from stock_platform.embedded.process import free_port
+from stock_platform_tests.storage.cassandra_keyspaces import admin_session
 
 
 @pytest.fixture
-def cluster(monkeypatch):
-    fake = FakeCluster()
-    monkeypatch.setattr(admin, "build_cluster", lambda settings: fake)
-    return fake
+def cassandra_env(cassandra_node, unique_name, monkeypatch):
+    """CASSANDRA_* variables pointing at the node and a keyspace of this test's own, dropped afterwards."""
+    keyspace = unique_name("cli")
+    for name, value in {
+        "CASSANDRA_CONTACT_POINTS": cassandra_node.contact_point, "CASSANDRA_PORT": str(cassandra_node.port),
+        "CASSANDRA_LOCAL_DC": cassandra_node.local_dc, "CASSANDRA_KEYSPACE": keyspace,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with admin_session(cassandra_node) as session:
+        yield session, keyspace
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
 
 
-def _statements(cluster: FakeCluster) -> list[str]:
-    return [call.args[0] for call in cluster.session.execute.call_args_list]
+def _keyspace(session, keyspace):
+    session.cluster.refresh_schema_metadata()
+    [(replication,)] = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,))
+    return replication, session.cluster.metadata.keyspaces[keyspace].tables
 
 
-def test_cassandra_apply_creates_the_keyspace_with_per_datacenter_replicas_then_every_table(cluster, monkeypatch, capsys):
-    monkeypatch.setenv("CASSANDRA_KEYSPACE", "market_prod")
-    assert main(["cassandra-apply", "--datacenters", "dc1:3,dc2:3", "--trades-ttl-days", "7"]) == 0
-    statements = _statements(cluster)
-    assert statements[0].startswith("CREATE KEYSPACE IF NOT EXISTS market_prod")
-    assert "'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 3" in statements[0]
-    assert any("market_prod.trades" in statement and "default_time_to_live = 604800" in statement for statement in statements)
-    assert cluster.shut_down
-    assert capsys.readouterr().out.strip() == f"applied {len(statements)} schema statements"
+def test_cassandra_apply_creates_the_keyspace_per_datacenter_then_every_table_and_can_run_again(cassandra_env, capsys):
+    session, keyspace = cassandra_env
+    argv = ["cassandra-apply", "--datacenters", "datacenter1:1", "--trades-ttl-days", "7"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == ["applied 6 schema statements"] * 2
+    replication, tables = _keyspace(session, keyspace)
+    assert replication == {"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "datacenter1": "1"}
+    assert set(tables) == {"trades", "daily_aggregates", "minute_bars", "news", "pipeline_health"}
+    assert tables["trades"].options["default_time_to_live"] == 7 * 86_400
 
 
-def test_cassandra_apply_connects_with_the_configured_credentials(monkeypatch):
-    monkeypatch.setenv("CASSANDRA_CONTACT_POINTS", "c1,c2")
+def test_cassandra_apply_defaults_to_one_replica_and_connects_with_the_configured_credentials(cassandra_env, monkeypatch):
+    session, keyspace = cassandra_env
+    # The local node accepts any client, so the credentials reach the cluster options without being checked.
     monkeypatch.setenv("CASSANDRA_USERNAME", "migrator")
     monkeypatch.setenv("CASSANDRA_PASSWORD", "pw-from-secret")
-    seen = {}
+    seen, build_cluster = [], admin.build_cluster
 
     def build(settings):
-        seen["settings"] = settings
-        return FakeCluster()
+        seen.append(settings)
+        return build_cluster(settings)
 
     monkeypatch.setattr(admin, "build_cluster", build)
     assert main(["cassandra-apply"]) == 0
-    assert (seen["settings"].contact_points, seen["settings"].username, seen["settings"].password) == (
-        ("c1", "c2"), "migrator", "pw-from-secret",
-    )  # fmt: skip
+    [settings] = seen
+    assert (settings.keyspace, settings.username, settings.password) == (keyspace, "migrator", "pw-from-secret")
+    replication, _ = _keyspace(session, keyspace)
+    assert replication == {"class": "org.apache.cassandra.locator.SimpleStrategy", "replication_factor": "1"}
 
 
 @pytest.mark.parametrize(
-    ("argv", "fail_connect", "complaint"),
+    ("argv", "complaint"),
     [
-        (["cassandra-apply"], True, "cannot reach Cassandra at 127.0.0.1:9042"),
-        (["cassandra-apply", "--datacenters", "dc1"], False, "replication entry 'dc1' is not <datacenter>:<replicas>"),
-        (["cassandra-apply", "--trades-ttl-days", "-1"], False, "trades_ttl_seconds=-86400 must be >= 0"),
+        (["cassandra-apply", "--datacenters", "dc9:3"], "Unrecognized strategy option {dc9}"),
+        (["cassandra-apply", "--datacenters", "dc1"], "replication entry 'dc1' is not <datacenter>:<replicas>"),
+        (["cassandra-apply", "--trades-ttl-days", "-1"], "trades_ttl_seconds=-86400 must be >= 0"),
     ],
 )
-def test_cassandra_apply_mistakes_are_one_line_and_exit_1(monkeypatch, capsys, argv, fail_connect, complaint):
-    fake = FakeCluster(fail_connect=fail_connect)
-    monkeypatch.setattr(admin, "build_cluster", lambda settings: fake)
-    monkeypatch.delenv("CASSANDRA_CONTACT_POINTS", raising=False)
-    monkeypatch.delenv("CASSANDRA_PORT", raising=False)
+def test_cassandra_apply_mistakes_are_one_line_and_exit_1(cassandra_env, capsys, argv, complaint):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
-    assert complaint in err and "\n" not in err
+    assert err.startswith("stock-platform cassandra-apply: ") and complaint in err and "\n" not in err
 
 
-def test_kafka_topics_creates_both_topics_once_with_the_partitions_asked_for(monkeypatch, capsys):
-    with EmbeddedKafkaBroker() as broker:
-        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
-        assert main(["kafka-topics", "--partitions", "4"]) == 0
-        assert main(["kafka-topics", "--partitions", "4"]) == 0
-        topics = AdminClient({"bootstrap.servers": broker.bootstrap_servers}).list_topics(timeout=10).topics
-    assert len(topics["market"].partitions) == 4 and "market.dead_letter" in topics
+def test_cassandra_apply_reports_an_unreachable_cluster_in_one_line(cassandra_env, monkeypatch, capsys):
+    port = free_port()
+    monkeypatch.setenv("CASSANDRA_PORT", str(port))
+    assert main(["cassandra-apply"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"stock-platform cassandra-apply: cannot reach Cassandra at 127.0.0.1:{port}") and "\n" not in err
+
+
+def test_kafka_topics_creates_both_topics_once_with_the_partitions_asked_for(kafka_broker, unique_name, monkeypatch, capsys):
+    market, dead_letter = unique_name("market"), unique_name("market.dead_letter")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap_servers)
+    monkeypatch.setenv("KAFKA_TOPIC_MARKET", market)
+    monkeypatch.setenv("KAFKA_TOPIC_DEAD_LETTER", dead_letter)
+    assert main(["kafka-topics", "--partitions", "4"]) == 0
+    assert main(["kafka-topics", "--partitions", "4"]) == 0
+    topics = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers}).list_topics(timeout=10).topics
+    assert len(topics[market].partitions) == 4 and dead_letter in topics
     assert capsys.readouterr().out.splitlines() == [
-        "created topics: market, market.dead_letter", "created topics: none (all exist)",
+        f"created topics: {market}, {dead_letter}", "created topics: none (all exist)",
     ]  # fmt: skip
 
 

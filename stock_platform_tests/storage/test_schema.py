@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from stock_platform.storage.schema import (
+    SchemaApplyError,
     SchemaSettings,
     apply_schema,
     datacenters_from_spec,
@@ -123,7 +124,7 @@ def test_apply_names_the_statement_the_node_refused(cassandra_admin, unique_name
         "CREATE TABLE ${keyspace}.t (a int PRIMARY KEY) WITH compaction = {'class': 'NoSuchCompaction'};"
     )
     try:
-        with pytest.raises(RuntimeError, match=r"schema statement failed \(\w+: .*NoSuchCompaction.*\): CREATE TABLE"):
+        with pytest.raises(SchemaApplyError, match=rf"^the cluster refused `CREATE TABLE {keyspace}\.t .*NoSuchCompaction[^\n]*$"):
             apply_schema(cassandra_admin, render_schema(SchemaSettings(keyspace=keyspace), template))
     finally:
         cassandra_admin.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
