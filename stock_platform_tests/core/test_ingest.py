@@ -3,11 +3,15 @@ import time
 from unittest.mock import MagicMock
 
 import pytest
+from confluent_kafka import Producer
 
 from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.core.ingest import FrameHandler
 from stock_platform.core.kafka_producer import DeliveryFailedError, TrackedProducer
+from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.embedded.process import free_port
 from stock_platform_tests.fakes import FakeProducer
+from stock_platform_tests.kafka.topics import create_topic, read_all
 
 NOW_MS = int(time.time() * 1000)
 
@@ -122,3 +126,47 @@ def test_closing_with_a_dead_broker_purges_instead_of_hanging():
     client.flush.side_effect = [3, 0]
     assert TrackedProducer(client).close(0.1) == 3
     assert [call[0] for call in client.method_calls] == ["flush", "purge", "flush", "close"]
+
+
+def _real_producer(bootstrap_servers, **overrides):
+    return TrackedProducer(Producer(KafkaSettings(bootstrap_servers).producer_config(**overrides)))
+
+
+def test_a_full_queue_of_the_real_client_applies_backpressure_and_loses_nothing(kafka_broker, unique_name):
+    market = unique_name("market")
+    create_topic(kafka_broker.bootstrap_servers, market, partitions=2)
+    producer = _real_producer(kafka_broker.bootstrap_servers, **{"queue.buffering.max.messages": 5})
+    handler = FrameHandler(producer, market, unique_name("dead_letter"), source="simulator")
+    for offset in range(200):
+        handler.handle(_frame(_trade("AAPL", offset_ms=offset), _trade("MSFT", offset_ms=offset)), NOW_MS)
+    assert producer.close(30) == 0
+    assert producer.delivered == handler.stats.messages == 400 and producer.failed == 0
+    records = read_all(kafka_broker.bootstrap_servers, market)
+    times = {symbol: [] for symbol in (b"AAPL", b"MSFT")}
+    for record in records:
+        times[record.key()].extend(trade["t"] for trade in TradeBatchCodec().decode(record.value()).trades)
+    assert times == {symbol: [NOW_MS - 1000 + offset for offset in range(200)] for symbol in times}
+
+
+def test_a_message_the_broker_rejects_is_counted_and_raised_and_later_ones_still_go_through(kafka_broker, unique_name):
+    market = unique_name("market")
+    create_topic(kafka_broker.bootstrap_servers, market, config={"max.message.bytes": "1024"})
+    producer = _real_producer(kafka_broker.bootstrap_servers, **{"compression.type": "none"})
+    producer.send(market, b"AAPL", b"x" * 10_000, [])
+    assert producer.flush(30) == 0
+    producer.send(market, b"AAPL", b"small", [])
+    assert producer.close(30) == 0
+    assert (producer.delivered, producer.failed) == (1, 1)
+    assert "MSG_SIZE_TOO_LARGE" in producer.last_error
+    with pytest.raises(DeliveryFailedError, match="1 Kafka messages failed"):
+        producer.raise_on_failures()
+
+
+def test_closing_with_no_broker_purges_and_counts_the_lost_messages_instead_of_hanging():
+    producer = _real_producer(f"127.0.0.1:{free_port()}")
+    for _ in range(3):
+        producer.send("market", b"AAPL", b"v", [])
+    started = time.monotonic()
+    assert producer.close(1) == 3
+    assert time.monotonic() - started < 10
+    assert producer.failed == 3 and "Purged" in producer.last_error

@@ -5,8 +5,10 @@ from confluent_kafka import KafkaError, KafkaException
 
 from stock_platform.core.kafka_admin import KafkaUnavailableError
 from stock_platform.core.kafka_settings import redact
+from stock_platform.embedded.process import free_port
 from stock_platform.resources import kafka as kafka_module
 from stock_platform.resources.kafka import KafkaResource
+from stock_platform_tests.kafka.topics import read_all
 
 
 @pytest.fixture
@@ -106,10 +108,39 @@ def test_topic_created_concurrently_elsewhere_is_fine(resource, monkeypatch):
     assert resource.ensure_topics() == ["market.dead_letter"]
 
 
-def test_unreachable_broker_is_a_one_line_error(resource, monkeypatch):
-    admin = MagicMock()
-    admin.list_topics.side_effect = KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
-    monkeypatch.setattr(KafkaResource, "admin", lambda self: admin)
-    with pytest.raises(KafkaUnavailableError, match="cannot reach Kafka at broker-1:9092,broker-2:9092 .*KAFKA_BOOTSTRAP_SERVERS") as error:
-        resource.ensure_topics()
+def test_unreachable_broker_is_a_one_line_error():
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(KafkaUnavailableError, match=f"cannot reach Kafka at {address} .*KAFKA_BOOTSTRAP_SERVERS") as error:
+        KafkaResource(bootstrap_servers=address, admin_timeout_s=1).ensure_topics()
     assert "\n" not in str(error.value)
+
+
+@pytest.fixture
+def real(kafka_broker, unique_name):
+    return KafkaResource(
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        market_topic=unique_name("market"),
+        dead_letter_topic=unique_name("dead_letter"),
+        partitions=4,
+        retention_ms=3_600_000,
+    )
+
+
+def test_ensure_topics_creates_them_on_a_real_broker_once(real):
+    assert sorted(real.ensure_topics()) == sorted([real.market_topic, real.dead_letter_topic])
+    assert real.ensure_topics() == []
+    topics = real.admin().list_topics(timeout=10).topics
+    assert (len(topics[real.market_topic].partitions), len(topics[real.dead_letter_topic].partitions)) == (4, 1)
+    assert real.market_topic in real.check_reachable()
+
+
+def test_producer_context_delivers_what_was_sent_before_an_error(real):
+    real.ensure_topics()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with real.producer() as producer:
+            for index in range(50):
+                producer.send(real.market_topic, b"AAPL", str(index).encode(), [])
+            raise RuntimeError("interrupted")
+    assert producer.delivered == 50
+    values = [record.value() for record in read_all(real.bootstrap_servers, real.market_topic)]
+    assert values == [str(index).encode() for index in range(50)]
