@@ -5,6 +5,7 @@ import pytest
 
 from stock_platform.resources.storage import CassandraResource, EmbeddedStoreResource, MarketStoreResource, SelectedStoreResource
 from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings
+from stock_platform_tests.storage.cassandra_keyspaces import admin_session, schema_keyspace
 from stock_platform_tests.storage.conftest import DAY, trade
 
 
@@ -13,7 +14,20 @@ def test_embedded_store_lives_in_the_data_dir_unless_a_path_is_given(tmp_path):
     assert EmbeddedStoreResource(path="/x/y.db", synchronous="NORMAL").settings().path == "/x/y.db"
 
 
-def test_assets_write_and_read_through_the_resource(tmp_path):
+@pytest.fixture
+def embedded_resource(tmp_path):
+    return EmbeddedStoreResource(data_dir=str(tmp_path))
+
+
+@pytest.fixture
+def cassandra_resource(cassandra_node, unique_name):
+    with admin_session(cassandra_node) as session, schema_keyspace(session, unique_name("resource")) as keyspace:
+        yield CassandraResource(contact_points=cassandra_node.contact_point, port=cassandra_node.port,
+                                local_datacenter=cassandra_node.local_dc, keyspace=keyspace)  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["embedded", "cassandra"])
+def test_assets_write_and_read_through_the_resource(request, backend):
     @dg.asset
     def writes(store: MarketStoreResource) -> int:
         with store.open_store() as market_store:
@@ -24,7 +38,7 @@ def test_assets_write_and_read_through_the_resource(tmp_path):
         with store.open_store() as market_store:
             return len(market_store.trades_for_day("AAPL", DAY))
 
-    result = dg.materialize([writes, reads], resources={"store": EmbeddedStoreResource(data_dir=str(tmp_path))})
+    result = dg.materialize([writes, reads], resources={"store": request.getfixturevalue(f"{backend}_resource")})
     assert result.success and result.output_for_node("reads") == 1
 
 
