@@ -1,4 +1,5 @@
 import json
+import threading
 import time
 from unittest.mock import MagicMock
 
@@ -7,6 +8,7 @@ from confluent_kafka import Producer
 
 from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.core.ingest import FrameHandler
+from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
 from stock_platform.core.kafka_producer import DeliveryFailedError, TrackedProducer
 from stock_platform.core.kafka_settings import KafkaSettings
 from stock_platform.embedded.process import free_port
@@ -170,3 +172,30 @@ def test_closing_with_no_broker_purges_and_counts_the_lost_messages_instead_of_h
     assert producer.close(1) == 3
     assert time.monotonic() - started < 10
     assert producer.failed == 3 and "Purged" in producer.last_error
+
+
+class _InterruptedStream:
+    """Delivers `frames` frames as fast as it can, then is interrupted as a run is when terminated or Ctrl-C'd."""
+
+    def __init__(self, frames):
+        self.stop_event = threading.Event()
+        self.reconnects = 0
+        self._frames = frames
+
+    def run(self, on_frame, on_tick=None):
+        for offset in range(self._frames):
+            on_frame(_frame(_trade("AAPL", offset_ms=offset), _trade("MSFT", offset_ms=offset)), NOW_MS)
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_window_still_delivers_every_handled_trade(kafka_broker, unique_name):
+    market = unique_name("market")
+    create_topic(kafka_broker.bootstrap_servers, market, partitions=2)
+    producer = _real_producer(kafka_broker.bootstrap_servers, **{"linger.ms": 1000})
+    handler = FrameHandler(producer, market, unique_name("dead_letter"), source="simulator")
+    reports = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest_window(_InterruptedStream(300), handler, producer, WindowSettings(flush_timeout_s=30), reports.append)
+    assert reports[-1]["acknowledged"] == reports[-1]["messages"] == 600
+    assert len(read_all(kafka_broker.bootstrap_servers, market)) == 600
+    producer.close(5)
