@@ -15,10 +15,12 @@ from cassandra.util import Date
 
 from stock_platform.embedded.process import free_port
 from stock_platform.storage.base import StoreError
+from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_session import StoreUnavailableError, build_cluster
 from stock_platform.storage.cassandra_statements import statement_texts
 from stock_platform.storage.cassandra_store import CassandraMarketStore
 from stock_platform.storage.factory import open_store
+from stock_platform.storage.schema import SchemaSettings
 from stock_platform.storage.settings import CassandraStoreSettings
 from stock_platform_tests.storage.cassandra_keyspaces import node_settings
 from stock_platform_tests.storage.conftest import DAY, T0, article, trade
@@ -142,14 +144,17 @@ def test_a_write_timeout_is_retried_and_then_succeeds(cassandra_store, executed)
         WriteTimeout("timed out", write_type=1),
     ],
 )
-def test_persistent_unavailability_fails_with_a_clear_error_after_the_retries(cassandra_node, cassandra_keyspace, monkeypatch, error):
+def test_persistent_unavailability_fails_with_a_clear_error_after_the_retries(
+    cassandra_node, cassandra_keyspace, monkeypatch, error
+):
     sleeps = []
     with CassandraMarketStore(node_settings(cassandra_node, cassandra_keyspace, attempts=3), sleep=sleeps.append) as store:
         monkeypatch.setattr(store._session, "execute_async", lambda statement: _FailingFuture(error))
         with pytest.raises(StoreUnavailableError) as raised:
             store.write_trades([trade(1)])
     message = str(raised.value)
-    assert f"write of 1 rows to {cassandra_keyspace}.trades failed for 1 of 1 statements after 3 attempts ({type(error).__name__}" in message
+    what = f"write of 1 rows to {cassandra_keyspace}.trades failed for 1 of 1 statements"
+    assert f"{what} after 3 attempts ({type(error).__name__}" in message
     assert "replicas in datacenter datacenter1 are up for consistency LOCAL_QUORUM" in message
     assert len(sleeps) == 2
 
@@ -188,6 +193,16 @@ def test_a_missing_schema_names_the_fix_and_shuts_the_cluster_down(cassandra_nod
     with pytest.raises(StoreError, match="keyspace_missing.*apply cassandra/schema.cql to keyspace keyspace_missing"):
         CassandraMarketStore(node_settings(cassandra_node, "keyspace_missing"), cluster_factory=factory)
     assert clusters[0].is_shutdown
+
+
+def test_rows_expire_with_their_tables_ttl_and_daily_bars_are_kept(cassandra_store, cassandra_admin, cassandra_keyspace):
+    write_trade_batch(cassandra_store, [trade(1)])
+    schema = SchemaSettings()
+    expected = {("trades", "price"): schema.trades_ttl_seconds, ("minute_bars", "open"): schema.bars_ttl_seconds,
+                ("daily_aggregates", "open"): None}  # fmt: skip
+    for (table, column), ttl in expected.items():
+        [(remaining,)] = cassandra_admin.execute(f"SELECT TTL({column}) FROM {cassandra_keyspace}.{table}")
+        assert remaining is None if ttl is None else ttl - 60 < remaining <= ttl, table
 
 
 def test_news_already_stored_within_the_window_is_skipped_even_if_republished(cassandra_store):
