@@ -1,5 +1,5 @@
-"""Stores for the storage tests: the SQLite store on a temp file and the Cassandra store on a fresh keyspace of the
-session's real node."""
+"""Stores for the storage tests: the SQLite store on a temp file and the Cassandra store on the session's real node
+(a keyspace per module from cassandra/schema.cql, every table emptied before each test)."""
 
 import uuid
 from datetime import date
