@@ -20,8 +20,12 @@ _INTERRUPT_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 
 
 def long_run_tags(job_name: str) -> dict[str, str]:
-    """Tags that the run queue's tag concurrency limit (1 per value) keys on."""
-    return {LONG_RUN_TAG: job_name}
+    """Tags that the run queue's tag concurrency limit (1 per value) keys on.
+
+    Run retries are off for long runs: the keeper relaunches them (with its crash backoff), and a retry of a
+    run interrupted by stopping the stack would queue a second run beside the keeper's.
+    """
+    return {LONG_RUN_TAG: job_name, "dagster/max_retries": "0"}
 
 
 def _interrupted(instance: dg.DagsterInstance, run_id: str) -> bool:

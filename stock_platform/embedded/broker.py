@@ -83,6 +83,7 @@ class LocalKafkaBroker(JvmServer):
             "num.network.threads": "2",
             "num.io.threads": "4",
             "log.retention.check.interval.ms": "5000",
+            "log.initial.task.delay.ms": "1000",
             **self.extra_config,
         }
 

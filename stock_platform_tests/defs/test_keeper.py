@@ -93,6 +93,7 @@ def test_launches_when_no_run_exists(instance):
     result = _evaluate(instance)
     [request] = result.run_requests
     assert request.tags[LONG_RUN_TAG] == "long_job"
+    assert request.tags["dagster/max_retries"] == "0"
     assert request.run_key.startswith("long_job-")
 
 
