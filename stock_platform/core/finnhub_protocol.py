@@ -40,6 +40,8 @@ def classify_frame(raw: str | bytes) -> Frame:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         return Frame(FrameKind.MALFORMED, message=f"not valid JSON: {error}")
+    except RecursionError:
+        return Frame(FrameKind.MALFORMED, message="JSON nested deeper than the parser's recursion limit")
     if not isinstance(document, dict):
         return Frame(FrameKind.MALFORMED, message=f"frame is a JSON {type(document).__name__}, expected an object")
     frame_type = document.get("type")

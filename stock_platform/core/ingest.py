@@ -15,6 +15,8 @@ from stock_platform.core.validation import TradeValidator
 logger = logging.getLogger(__name__)
 
 _MAX_REASONS_PER_DEAD_LETTER = 5
+# Reasons are one line for a human; bounded so a quoted bad value can never dominate a dead letter.
+_MAX_REASON_CHARS = 1000
 
 
 @dataclass(slots=True)
@@ -66,6 +68,14 @@ class FrameHandler:
         if received_at_ms is None:
             received_at_ms = int(time.time() * 1000)
         self.stats.frames += 1
+        try:
+            self._handle(raw, received_at_ms)
+        except Exception as error:
+            # Whatever bad input slips past parsing and validation must not end the run or lose the frame:
+            # nothing of it was produced yet (trades are encoded before any send), so keep it whole.
+            self._dead_letter(raw, f"unexpected {type(error).__name__} while handling the frame: {error}", received_at_ms)
+
+    def _handle(self, raw: str | bytes, received_at_ms: int) -> None:
         frame = classify_frame(raw)
         if frame.kind is FrameKind.PING:
             self.stats.pings += 1
@@ -90,6 +100,10 @@ class FrameHandler:
                 by_symbol.setdefault(trade["s"], []).append(trade)
             else:
                 reasons.append(f"data[{position}]: {reason}")
+        encoded = [
+            (symbol.encode(), symbol_trades, self._codec.encode(symbol_trades, received_at_ms, self._source))
+            for symbol, symbol_trades in by_symbol.items()
+        ]
         if reasons:
             self.stats.rejected_trades += len(reasons)
             shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
@@ -100,9 +114,8 @@ class FrameHandler:
                 received_at_ms,
             )
         stats = self.stats
-        for symbol, symbol_trades in by_symbol.items():
-            value = self._codec.encode(symbol_trades, received_at_ms, self._source)
-            self._producer.send(self._market_topic, symbol.encode(), value, self._codec.headers)
+        for key, symbol_trades, value in encoded:
+            self._producer.send(self._market_topic, key, value, self._codec.headers)
             stats.messages += 1
             stats.bytes += len(value)
             stats.trades += len(symbol_trades)
@@ -115,7 +128,9 @@ class FrameHandler:
         self._producer.poll()
 
     def _dead_letter(self, raw: str | bytes, reason: str, received_at_ms: int) -> None:
-        payload = raw.encode() if isinstance(raw, str) else raw
+        payload = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        # Finnhub's error text and exception messages can hold lone surrogates, which Avro strings cannot.
+        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")[:_MAX_REASON_CHARS]
         value = self._dead_letter_codec.encode(payload, reason, self._source, received_at_ms)
         self._producer.send(self._dead_letter_topic, None, value, self._dead_letter_codec.headers)
         self.stats.dead_letters += 1

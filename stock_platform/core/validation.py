@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,25 @@ class TradeLimits:
     max_volume: float = 1e12
 
 
+# Reasons quote the offending value; a bounded repr keeps a megabyte string or a deeply nested list from
+# blowing up the dead letter (and escapes lone surrogates, which UTF-8 cannot encode).
+_quote = reprlib.Repr()
+_quote.maxstring = _quote.maxother = 40
+_quote.maxlevel = 2
+
+
 def _is_number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
+    # JSON integers are unbounded: math.isfinite would raise OverflowError converting one of 400 digits.
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _is_utf8(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON allows "\\ud800"), which cannot be encoded to Avro or a key."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TradeValidator:
@@ -37,17 +55,23 @@ class TradeValidator:
         if not isinstance(trade, dict):
             return f"trade is a JSON {type(trade).__name__}, expected an object"
         symbol = trade.get("s")
-        if not isinstance(symbol, str) or not symbol or len(symbol) > _MAX_SYMBOL_LENGTH or symbol.strip() != symbol:
-            return f"symbol {symbol!r} is not a non-empty string"
+        if (
+            not isinstance(symbol, str)
+            or not symbol
+            or len(symbol) > _MAX_SYMBOL_LENGTH
+            or symbol.strip() != symbol
+            or not _is_utf8(symbol)
+        ):
+            return f"symbol {_quote.repr(symbol)} is not a non-empty string"
         price = trade.get("p")
         if not _is_number(price) or not 0 < price <= self._limits.max_price:
-            return f"{symbol}: price {price!r} is not a number in (0, {self._limits.max_price:g}]"
+            return f"{symbol}: price {_quote.repr(price)} is not a number in (0, {self._limits.max_price:g}]"
         volume = trade.get("v")
         if not _is_number(volume) or not 0 <= volume <= self._limits.max_volume:
-            return f"{symbol}: volume {volume!r} is not a number in [0, {self._limits.max_volume:g}]"
+            return f"{symbol}: volume {_quote.repr(volume)} is not a number in [0, {self._limits.max_volume:g}]"
         event_time = trade.get("t")
         if type(event_time) is not int:
-            return f"{symbol}: timestamp {event_time!r} is not an integer of epoch milliseconds"
+            return f"{symbol}: timestamp {_quote.repr(event_time)} is not an integer of epoch milliseconds"
         if now_ms is None:
             now_ms = int(self._clock() * 1000)
         if not _EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._limits.max_future_skew_ms:
@@ -55,6 +79,6 @@ class TradeValidator:
         conditions = trade.get("c")
         if conditions is None:
             trade["c"] = None
-        elif not isinstance(conditions, list) or not all(isinstance(item, str) for item in conditions):
-            return f"{symbol}: conditions {conditions!r} are not a list of strings"
+        elif not isinstance(conditions, list) or not all(isinstance(item, str) and _is_utf8(item) for item in conditions):
+            return f"{symbol}: conditions {_quote.repr(conditions)} are not a list of strings"
         return None

@@ -199,3 +199,63 @@ def test_an_interrupted_window_still_delivers_every_handled_trade(kafka_broker, 
     assert reports[-1]["acknowledged"] == reports[-1]["messages"] == 600
     assert len(read_all(kafka_broker.bootstrap_servers, market)) == 600
     producer.close(5)
+
+
+def _trade_frame_text(symbol='"AAPL"', price="190.0", volume="10"):
+    return '{"type":"trade","data":[{"s":"MSFT","p":420.0,"t":%d,"v":1},{"s":%s,"p":%s,"t":%d,"v":%s}]}' % (
+        NOW_MS - 1000,
+        symbol,
+        price,
+        NOW_MS - 1000,
+        volume,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_trade_frame_text(price="1" + "0" * 400), "data[1]: AAPL: price 1000"),
+        (_trade_frame_text(volume="9" * 400), "data[1]: AAPL: volume 999"),
+        (_trade_frame_text(symbol='"\\ud800"'), r"data[1]: symbol '\ud800'"),
+        (_trade_frame_text(symbol='"AAPL","c":["\\udfff"]'), r"data[1]: AAPL: conditions ['\udfff']"),
+    ],
+)
+def test_unencodable_trades_are_dead_lettered_and_the_rest_of_the_frame_still_sent(handler, fake, raw, reason):
+    handler.handle(raw, NOW_MS)
+    assert [key for _, key, _, _ in fake.on("market")] == [b"MSFT"]
+    [(_, _, value, _)] = fake.on("market.dead_letter")
+    record = DeadLetterCodec().decode(value)
+    assert record["payload"] == raw.encode()
+    assert record["reason"].startswith(f"1 of 2 trades rejected: {reason}")
+    assert len(record["reason"]) < 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('{"type":"error","msg":"bad \\ud800 symbol"}', r"finnhub error frame: bad \ud800 symbol"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested deeper than the parser's recursion limit"),
+        ('{"type":"error","msg":"' + "x" * 100_000 + '"}', "finnhub error frame: xxx"),
+    ],
+)
+def test_frames_that_used_to_crash_the_ingest_are_dead_lettered(handler, fake, raw, reason):
+    handler.handle(raw, NOW_MS)
+    [(topic, _, value, _)] = fake.produced
+    record = DeadLetterCodec().decode(value)
+    assert topic == "market.dead_letter" and record["payload"] == raw.encode()
+    assert record["reason"].startswith(reason) and len(record["reason"]) <= 1000
+
+
+class _AcceptEverything:
+    def problem(self, trade, now_ms=None):
+        return None
+
+
+def test_an_unexpected_error_dead_letters_the_whole_frame_naming_the_exception(fake):
+    handler = FrameHandler(TrackedProducer(fake), "market", "market.dead_letter", "simulator", _AcceptEverything())
+    raw = _frame(_trade("AAPL"), _trade("MSFT", price="not a number"))
+    handler.handle(raw, NOW_MS)
+    [(topic, _, value, _)] = fake.produced
+    record = DeadLetterCodec().decode(value)
+    assert topic == "market.dead_letter" and record["payload"] == raw.encode()
+    assert record["reason"].startswith("unexpected ValueError while handling the frame: could not convert")
