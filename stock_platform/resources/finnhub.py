@@ -26,7 +26,9 @@ class FinnhubConfigError(ValueError):
 class FinnhubResource(dg.ConfigurableResource):
     """Finnhub (or the local simulator, which speaks the same protocols)."""
 
-    api_key: str | None = Field(default=None, description="Secret: FINNHUB_API_KEY through dg.EnvVar only.")
+    api_key: str | None = Field(
+        default=None, repr=False, description="Secret: FINNHUB_API_KEY through dg.EnvVar only."
+    )
     ws_url: str = "wss://ws.finnhub.io"
     rest_url: str = "https://finnhub.io/api/v1"
     symbols: str = Field(default=DEFAULT_SYMBOLS, description="Comma-separated symbols to subscribe to.")
@@ -39,8 +41,11 @@ class FinnhubResource(dg.ConfigurableResource):
     rest_read_timeout_s: float = 20.0
     rest_max_attempts: int = Field(default=5, description="Attempts per REST call (retries on 429, 5xx, network).")
     rest_max_rate_wait_s: float = Field(default=120.0, description="Longest wait for a slot of the shared limit.")
+    # A Redis URL may carry the server's password (redis://:password@host).
     rate_limit_redis_url: str | None = Field(
-        default=None, description="Redis holding the shared REST rate limit (REDIS_URL); unset: an SQLite file."
+        default=None,
+        repr=False,
+        description="Redis holding the shared REST rate limit (REDIS_URL); unset: an SQLite file.",
     )
     rate_limit_dir: str = Field(
         default=".stock_platform", description="Folder of the SQLite rate-limit bucket (STOCK_PLATFORM_DATA_DIR)."

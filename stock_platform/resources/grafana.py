@@ -30,7 +30,7 @@ class GrafanaResource(dg.ConfigurableResource):
     """A Grafana server reached through its HTTP API with a service-account token."""
 
     url: str = Field(default="http://127.0.0.1:3000", description="Grafana root URL (GRAFANA_URL).")
-    api_token: str = Field(default="", description="Secret: GRAFANA_API_TOKEN through dg.EnvVar only.")
+    api_token: str = Field(default="", repr=False, description="Secret: GRAFANA_API_TOKEN through dg.EnvVar only.")
     folder_uid: str = Field(default="stock-platform", description="Folder the dashboards are provisioned into.")
     folder_title: str = "Stock Platform"
     keyspace: str = Field(default="market", description="Cassandra keyspace the dashboards query (CASSANDRA_KEYSPACE).")

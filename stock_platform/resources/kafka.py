@@ -25,7 +25,7 @@ class KafkaResource(dg.ConfigurableResource):
     security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
     sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
     sasl_username: str | None = None
-    sasl_password: str | None = Field(default=None, description="Secret: set through dg.EnvVar only.")
+    sasl_password: str | None = Field(default=None, repr=False, description="Secret: set through dg.EnvVar only.")
     ssl_ca_location: str | None = None
     client_overrides: dict[str, str] = Field(default_factory=dict, description="Extra librdkafka settings.")
     market_topic: str = "market"
