@@ -10,6 +10,9 @@ from stock_platform.core.models import NewsArticle
 
 # Finnhub sends `datetime` in unix seconds; a value this large can only be milliseconds (or garbage).
 _MAX_EPOCH_SECONDS = 10**11
+# Both stores keep the article id as a signed 64-bit integer (Cassandra bigint, SQLite INTEGER): a larger id
+# would fail the write of the whole poll, again on every later poll.
+_MAX_ARTICLE_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,19 @@ class ParsedNews:
 
 
 def parse_related(value: Any) -> tuple[str, ...]:
-    """Finnhub's `related` is a comma-separated string ("AAPL,MSFT"); lists are accepted too."""
+    """Finnhub's `related` is a comma-separated string ("AAPL,MSFT"); lists of strings are accepted too.
+
+    Raises ValueError for anything else, rather than storing e.g. "None" or a number as a symbol.
+    """
     if value is None:
         return ()
-    parts = value.split(",") if isinstance(value, str) else value
-    return tuple(dict.fromkeys(str(part).strip() for part in parts if str(part).strip()))
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif isinstance(value, list) and all(isinstance(part, str) for part in value):
+        parts = value
+    else:
+        raise ValueError(f"related {value!r} is neither a comma-separated string nor a list of strings")
+    return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
 
 def _article_id(item: Mapping[str, Any]) -> int:
@@ -39,6 +50,8 @@ def _article_id(item: Mapping[str, Any]) -> int:
         raise ValueError(f"article id {value!r} is not an integer") from None
     if article_id <= 0:
         raise ValueError(f"article id {article_id} is not positive")
+    if article_id > _MAX_ARTICLE_ID:
+        raise ValueError(f"article id {article_id} does not fit in 64 bits")
     return article_id
 
 

@@ -26,6 +26,8 @@ SENSOR_INTERVAL_S = 60
 # One symbol is polled every `symbol_interval_s`; three missed polls make the table stale.
 FRESHNESS_FAIL_WINDOW = timedelta(seconds=3 * POLL_SETTINGS.symbol_interval_s)
 _MATERIALIZATIONS_PER_TICK = 100
+# A changed Finnhub format could reject every item of every poll: log a sample, count all in the metadata.
+_REJECTED_LOG_SAMPLE = 5
 
 
 class NewsWindowConfig(dg.Config):
@@ -128,9 +130,11 @@ def news(
                 api_calls = client.calls
         except (FinnhubConfigError, FinnhubAuthError, ConnectionError) as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
-    for result in results:
-        for reason in result.rejected:
-            context.log.warning(f"skipped a Finnhub news item: {reason}")
+    rejected = [reason for result in results for reason in result.rejected]
+    for reason in rejected[:_REJECTED_LOG_SAMPLE]:
+        context.log.warning(f"skipped a Finnhub news item: {reason}")
+    if len(rejected) > _REJECTED_LOG_SAMPLE:
+        context.log.warning(f"skipped {len(rejected)} Finnhub news items in all (metadata rejected_items)")
     failed = [result for result in results if result.error is not None]
     for result in failed:
         context.log.warning(f"news for {result.symbol} not polled: {result.error}")

@@ -58,6 +58,10 @@ def test_numeric_string_id_is_accepted():
     assert parse_article("AAPL", _item(id="42")).article_id == 42
 
 
+def test_largest_64_bit_id_is_accepted():
+    assert parse_article("AAPL", _item(id=2**63 - 1)).article_id == 2**63 - 1
+
+
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
@@ -70,6 +74,15 @@ def test_numeric_string_id_is_accepted():
         ({"datetime": 0}, "not a positive unix timestamp"),
         ({"datetime": 1714564800000}, "looks like milliseconds"),
         ({"headline": "  "}, "headline is empty"),
+        ({"id": -3}, "not positive"),
+        ({"id": 1.5}, "article id 1.5 is not an integer"),
+        ({"id": 2**63}, "does not fit in 64 bits"),
+        ({"id": str(2**64)}, "does not fit in 64 bits"),
+        ({"related": 5}, "related 5 is neither"),
+        ({"related": True}, "related True is neither"),
+        ({"related": {"AAPL": 1}}, "is neither a comma-separated string nor a list of strings"),
+        ({"related": [None]}, "is neither a comma-separated string nor a list of strings"),
+        ({"related": ["AAPL", 7]}, "is neither a comma-separated string nor a list of strings"),
     ],
 )
 def test_bad_items_are_refused_with_the_reason(overrides, reason):

@@ -9,6 +9,8 @@ from stock_platform.core.finnhub_ws import FinnhubAuthError
 from stock_platform.core.news_poll import poll_news, poll_symbol
 from stock_platform.core.news_schedule import SymbolWindow
 from stock_platform.core.rate_limit import RateLimitTimeout
+from stock_platform.storage.settings import EmbeddedStoreSettings
+from stock_platform.storage.sqlite_store import SqliteMarketStore
 
 BASE = "http://sim.example/api/v1"
 NEWS_URL = f"{BASE}/company-news"
@@ -74,6 +76,34 @@ def test_bad_items_are_reported_not_stored():
     result = poll_symbol(_client(), store, WINDOW)
     assert result.new == 1
     assert result.rejected == ["AAPL item 1 (id None): article id None is not an integer"]
+
+
+BAD_ITEMS = [
+    pytest.param(_item(9, related=5), id="related-number"),
+    pytest.param(_item(9, related=["AAPL", 7]), id="related-list-with-number"),
+    pytest.param(_item(9, related=[None]), id="related-list-with-null"),
+    pytest.param(_item(9, related={"AAPL": 1}), id="related-object"),
+    pytest.param(_item(2**63), id="id-beyond-64-bits"),
+    pytest.param(_item(str(2**64)), id="id-string-beyond-64-bits"),
+    pytest.param(_item(-9), id="id-negative"),
+    pytest.param(_item(9.5), id="id-fraction"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_ITEMS)
+@responses.activate
+def test_a_bad_item_is_skipped_and_the_rest_lands_on_every_poll(tmp_path, bad):
+    """Against the real embedded store, whose 64-bit INTEGER column refuses larger ids."""
+    responses.get(NEWS_URL, json=[_item(1), bad, _item(2, seconds=1714568400)])
+    responses.get(NEWS_URL, json=[bad, _item(3, seconds=1714572000)])
+    client = _client()
+    with SqliteMarketStore(EmbeddedStoreSettings(str(tmp_path / "store.sqlite"), synchronous="OFF")) as store:
+        first = poll_symbol(client, store, WINDOW)
+        second = poll_symbol(client, store, WINDOW)
+        stored = {article.article_id for article in store.news_for_symbol("AAPL")}
+    assert (first.new, len(first.rejected), second.new, len(second.rejected)) == (2, 1, 1, 1)
+    assert first.rejected[0].startswith("AAPL item 1 (id ")
+    assert stored == {1, 2, 3}
 
 
 @responses.activate

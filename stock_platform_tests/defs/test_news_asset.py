@@ -73,9 +73,15 @@ def _item(article_id, seconds, related="AAPL"):
     return {"id": article_id, "datetime": seconds, "headline": f"story {article_id}", "related": related}
 
 
-def _materialize(resources, windows=None):
+def _materialize(resources, windows=None, instance=None):
     config = {"ops": {"news": {"config": {"windows": windows or []}}}}
-    return dg.materialize([*news_assets, *news_checks], resources=resources, run_config=config, raise_on_error=False)
+    return dg.materialize(
+        [*news_assets, *news_checks], resources=resources, run_config=config, raise_on_error=False, instance=instance
+    )
+
+
+def _log_messages(instance, result):
+    return [entry.user_message for entry in instance.all_logs(result.run_id)]
 
 
 def _metadata(result):
@@ -187,3 +193,37 @@ def test_duplicate_rows_fail_the_check(resources, store):
     [check] = result.get_asset_check_evaluations()
     assert not check.passed
     assert check.metadata["duplicate_articles"].value == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"related": 5}, id="related-number"),
+        pytest.param({"related": [None]}, id="related-list-with-null"),
+        pytest.param({"id": 2**64}, id="id-beyond-64-bits"),
+        pytest.param({"id": -1}, id="id-negative"),
+    ],
+)
+@responses.activate
+def test_a_bad_item_is_counted_logged_and_the_rest_materialized(resources, store, bad):
+    responses.get(NEWS_URL, json=[_item(1, 1714564800), {**_item(2, 1714564800), **bad}, _item(3, 1714568400)])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(resources, WINDOWS[:1], instance)
+        warnings = [message for message in _log_messages(instance, result) if "skipped a Finnhub news item" in message]
+    assert result.success
+    metadata = _metadata(result)
+    assert (metadata["new_articles"], metadata["rejected_items"]) == (2, 1)
+    assert {row.article_id for row in store.rows} == {1, 3}
+    assert len(warnings) == 1
+    assert "AAPL item 1" in warnings[0]
+
+
+@responses.activate
+def test_many_bad_items_log_a_sample_and_count_them_all(resources, store):
+    responses.get(NEWS_URL, json=[{**_item(article_id, 1714564800), "related": 5} for article_id in range(1, 21)])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(resources, WINDOWS[:1], instance)
+        messages = _log_messages(instance, result)
+    assert _metadata(result)["rejected_items"] == 20
+    assert sum("skipped a Finnhub news item" in message for message in messages) == 5
+    assert any("skipped 20 Finnhub news items in all" in message for message in messages)
