@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -40,6 +40,9 @@ class StreamSettings:
     idle_timeout_s: float = 60.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    # Only a connection that stayed up this long resets the backoff: a server that accepts and then drops
+    # us (or the token's plan limit) must not be hammered, each attempt resubscribing every symbol.
+    healthy_after_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -74,8 +77,7 @@ class FinnhubStream:
 
         `on_tick` is called about every half second, busy or idle, so the caller can report or end a window.
         """
-        delays = backoff.expo(factor=self._settings.backoff_initial_s, max_value=self._settings.backoff_max_s)
-        next(delays)  # backoff generators yield None first
+        delays = self._new_delays()
         while not self.stop_event.is_set():
             try:
                 ws = self._connect()
@@ -86,17 +88,27 @@ class FinnhubStream:
                 logger.warning("Finnhub connect failed (%s); retrying in %.1fs", self._describe(error), delay)
                 self._wait(delay, on_tick)
                 continue
+            connected_at = time.monotonic()
             try:
-                if self._pump(ws, on_frame, on_tick):
-                    delays = backoff.expo(factor=self._settings.backoff_initial_s, max_value=self._settings.backoff_max_s)
-                    next(delays)
+                self._pump(ws, on_frame, on_tick)
             except (OSError, websocket.WebSocketException) as error:
-                logger.warning("Finnhub connection lost (%s); reconnecting", self._describe(error))
+                lost = self._describe(error)
             finally:
                 ws.close()
-            if not self.stop_event.is_set():
-                self.reconnects += 1
-                self._wait(backoff.full_jitter(self._settings.backoff_initial_s), on_tick)
+            if self.stop_event.is_set():
+                break
+            self.reconnects += 1
+            uptime = time.monotonic() - connected_at
+            if uptime >= self._settings.healthy_after_s:
+                delays = self._new_delays()
+            delay = backoff.full_jitter(next(delays))
+            logger.warning("Finnhub connection lost after %.1fs (%s); reconnecting in %.1fs", uptime, lost, delay)
+            self._wait(delay, on_tick)
+
+    def _new_delays(self) -> Iterator[float]:
+        delays = backoff.expo(factor=self._settings.backoff_initial_s, max_value=self._settings.backoff_max_s)
+        next(delays)  # backoff generators yield None first
+        return delays
 
     def _connect(self) -> websocket.WebSocket:
         try:
@@ -111,8 +123,12 @@ class FinnhubStream:
                     f"Finnhub rejected the API key (HTTP {error.status_code}); check FINNHUB_API_KEY"
                 ) from None
             raise
-        for symbol in self._settings.symbols:
-            ws.send(subscribe_message(symbol))
+        try:
+            for symbol in self._settings.symbols:
+                ws.send(subscribe_message(symbol))
+        except BaseException:
+            ws.close()
+            raise
         ws.settimeout(self._RECV_POLL_S)
         self.connections += 1
         logger.info(
@@ -120,9 +136,8 @@ class FinnhubStream:
         )
         return ws
 
-    def _pump(self, ws: websocket.WebSocket, on_frame: FrameCallback, on_tick: Callable[[], None] | None) -> bool:
-        """Receive until stopped or the connection dies; True when at least one frame arrived."""
-        received_any = False
+    def _pump(self, ws: websocket.WebSocket, on_frame: FrameCallback, on_tick: Callable[[], None] | None) -> None:
+        """Receive until stopped; raises when the connection dies or stays silent."""
         last_frame_at = last_keepalive_at = last_tick_at = time.monotonic()
         while not self.stop_event.is_set():
             try:
@@ -132,7 +147,6 @@ class FinnhubStream:
             now = time.monotonic()
             if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                 on_frame(payload, int(time.time() * 1000))
-                received_any = True
                 last_frame_at = now
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
                 raise websocket.WebSocketConnectionClosedException("server closed the connection")
@@ -144,7 +158,6 @@ class FinnhubStream:
             if on_tick is not None and now - last_tick_at >= self._RECV_POLL_S:
                 on_tick()
                 last_tick_at = now
-        return received_any
 
     def _describe(self, error: BaseException) -> str:
         text = f"{type(error).__name__}: {error}"

@@ -1,9 +1,11 @@
 import json
 import threading
+import time
 from unittest.mock import MagicMock
 
 import pytest
 import websocket
+from websockets.sync.server import serve
 
 from stock_platform.core import finnhub_ws
 from stock_platform.core.finnhub_ws import FinnhubAuthError, FinnhubStream, StreamSettings, TooManySymbolsError
@@ -177,3 +179,104 @@ def test_empty_symbol_list_is_a_clear_error():
 
 def test_settings_repr_hides_the_token():
     assert "s3cret" not in repr(_settings())
+
+
+def _recording_waits(stream, monkeypatch):
+    """Backoff without jitter, and the stream's waits recorded instead of slept."""
+    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: value)
+    waits = []
+    monkeypatch.setattr(stream, "_wait", lambda seconds, on_tick: waits.append(seconds))
+    return waits
+
+
+def _closed():
+    return websocket.WebSocketConnectionClosedException("server closed the connection")
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        pytest.param(lambda: FakeWebSocket([_closed()]), id="accept-then-close"),
+        pytest.param(lambda: ConnectionRefusedError("refused"), id="refused"),
+        pytest.param(lambda: FakeWebSocket([b"frame", _closed()]), id="one-frame-then-close"),
+    ],
+)
+def test_repeated_failures_of_any_kind_back_off_exponentially_up_to_the_cap(connections, monkeypatch, failures):
+    connections.extend(failures() for _ in range(7))
+    connections.append(FakeWebSocket([b"ok"]))
+    stream = FinnhubStream(_settings(backoff_initial_s=0.5, backoff_max_s=8))
+    waits = _recording_waits(stream, monkeypatch)
+
+    def on_frame(raw, received_at_ms):
+        if raw == b"ok":
+            stream.stop_event.set()
+
+    stream.run(on_frame)
+    assert waits == [0.5, 1, 2, 4, 8, 8, 8]
+
+
+def test_alternating_connect_failures_and_drops_share_one_backoff(connections, monkeypatch):
+    connections.extend([FakeWebSocket([_closed()]), OSError("unreachable"), FakeWebSocket([_closed()]), FakeWebSocket([b"ok"])])
+    stream = FinnhubStream(_settings(backoff_initial_s=1, backoff_max_s=60))
+    waits = _recording_waits(stream, monkeypatch)
+    _, on_frame = _stop_after(stream, 1)
+    stream.run(on_frame)
+    assert waits == [1, 2, 4]
+    assert stream.reconnects == 2
+
+
+class _TimedWebSocket(FakeWebSocket):
+    """Each frame takes `step_s` of a fake monotonic clock, so a script decides how long the connection lives."""
+
+    def __init__(self, script, clock, step_s):
+        super().__init__(script)
+        self._clock, self._step_s = clock, step_s
+
+    def recv_data(self):
+        self._clock[0] += self._step_s
+        return super().recv_data()
+
+
+def test_backoff_resets_only_after_a_connection_stayed_healthy(connections, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(finnhub_ws.time, "monotonic", lambda: clock[0])
+    short = lambda: _TimedWebSocket([b"t", _closed()], clock, 1)  # noqa: E731 - up for 2 s
+    long = _TimedWebSocket([b"t"] * 30 + [_closed()], clock, 5)  # up for 155 s
+    connections.extend([short(), short(), short(), long, short(), FakeWebSocket([b"last"])])
+    stream = FinnhubStream(_settings(backoff_initial_s=1, backoff_max_s=60, healthy_after_s=120, idle_timeout_s=600))
+    waits = _recording_waits(stream, monkeypatch)
+    received, on_frame = _stop_after(stream, 35)
+    stream.run(on_frame)
+    assert received[-1] == b"last"
+    assert waits == [1, 2, 4, 1, 2]
+
+
+@pytest.fixture
+def accept_then_close_server():
+    """A real websocket server that completes every handshake and closes at once; yields (url, accepted)."""
+    accepted = []
+
+    def handler(connection):
+        accepted.append(time.monotonic())
+        connection.close()
+
+    with serve(handler, "127.0.0.1", 0, close_timeout=0.5) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/", accepted
+        server.shutdown()
+    thread.join(5)
+
+
+def test_a_server_that_accepts_and_closes_is_not_hammered(accept_then_close_server, monkeypatch):
+    url, accepted = accept_then_close_server
+    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: value)
+    stream = FinnhubStream(StreamSettings(url=url, symbols=["AAPL", "MSFT"], backoff_initial_s=0.1, backoff_max_s=10))
+    timer = threading.Timer(3, stream.stop_event.set)
+    timer.start()
+    stream.run(MagicMock())
+    timer.join()
+    # Waits of 0.1, 0.2, 0.4, 0.8, 1.6 s fit five connections into 3 s; a fixed 0.1 s wait allowed about 25.
+    assert 3 <= len(accepted) <= 6
+    gaps = [later - earlier for earlier, later in zip(accepted, accepted[1:])]
+    assert gaps == sorted(gaps)
