@@ -121,26 +121,27 @@ def differences(
 
 
 def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: int | None = None) -> dict[str, int]:
-    """Recompute `day`'s daily aggregates and minute bars from its trades with Spark and replace the stored rows.
+    """Recompute `day`'s daily aggregates and minute bars from its trades with Spark and write them.
+
+    Bars of symbols (or minutes) without trades are kept: trades expire (TTL) long before the
+    aggregates, so a backfill over old partitions must not erase them.
 
     Returns:
         Counts for the audit trail: trades read, symbols, rows written, symbols whose stored daily
-        row differed from its trades, and symbols whose rows were removed (no trades left).
+        row differed from its trades, and symbols whose trades expired (their aggregates kept).
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
-    symbols = sorted(set(store.symbols_for_day(day)) | set(previous))
+    symbols = store.symbols_for_day(day)
     rows = [row for symbol in symbols for row in store.trades_for_day(symbol, day)]
     frame = trades_frame(spark, rows).cache()
     try:
         daily = {key[0]: state for key, state in bar_states(daily_aggregates(frame), ("symbol",), updated_at_ms).items()}
-        bars: dict[str, dict[int, BarState]] = {symbol: {} for symbol in symbols}
-        for (symbol, bucket_start_ms), state in bar_states(minute_bars(frame), ("symbol", "bucket_start_ms"), updated_at_ms).items():
-            bars[symbol][bucket_start_ms] = state
+        bars = bar_states(minute_bars(frame), ("symbol", "bucket_start_ms"), updated_at_ms)
     finally:
         frame.unpersist()
-    minute_rows = sum(store.replace_minute_bars(symbol, day, symbol_bars) for symbol, symbol_bars in bars.items())
-    daily_rows = store.replace_daily_aggregates(day, daily)
+    minute_rows = store.upsert_minute_bars({(symbol, day, bucket): state for (symbol, bucket), state in bars.items()})
+    daily_rows = store.upsert_daily_aggregates({(symbol, day): state for symbol, state in daily.items()})
     changed = [
         symbol for symbol, state in daily.items()
         if symbol not in previous or differences({(symbol,): bar_fields(state)}, {(symbol,): bar_fields(previous[symbol])})
@@ -151,5 +152,5 @@ def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: in
         "daily_rows": daily_rows,
         "minute_rows": minute_rows,
         "changed_symbols": len(changed),
-        "removed_symbols": len(set(previous) - set(daily)),
+        "trades_expired_aggregates_kept": len(set(previous) - set(daily)),
     }

@@ -85,10 +85,6 @@ class MarketStore(ABC):
         """Every symbol's daily bar of `day`."""
 
     @abstractmethod
-    def replace_daily_aggregates(self, day: date, states: Mapping[str, BarState]) -> int:
-        """Make `day`'s daily bars exactly `states` (by symbol): upsert them, delete the others."""
-
-    @abstractmethod
     def minute_bars(self, keys: Iterable[MinuteKey]) -> dict[MinuteKey, BarState]:
         """Stored minute bars for the keys that exist."""
 
@@ -99,10 +95,6 @@ class MarketStore(ABC):
     @abstractmethod
     def minute_bars_for_day(self, symbol: str, day: date) -> dict[int, BarState]:
         """One symbol's minute bars of `day` by bucket start (epoch ms)."""
-
-    @abstractmethod
-    def replace_minute_bars(self, symbol: str, day: date, bars: Mapping[int, BarState]) -> int:
-        """Make the (symbol, day) minute bars exactly `bars` (by bucket start): upsert, delete the others."""
 
     # -- news
     @abstractmethod

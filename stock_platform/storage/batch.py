@@ -109,7 +109,7 @@ class RecomputeResult:
     daily_rows: int
     minute_rows: int
     changed_symbols: list[str]
-    removed_symbols: list[str]
+    expired_symbols: list[str]
     misdated_trades: int
 
 
@@ -118,26 +118,28 @@ def recompute_day(
 ) -> RecomputeResult:
     """Rebuild `day`'s daily aggregates and minute bars from its trades (backfill / reconciliation).
 
-    Bars of symbols without trades that day are deleted. With a `calendar`, trades whose trading day
-    under it is not `day` are counted as misdated (they stay in the day they were stored under).
+    Only bars of trades still stored are rewritten. Bars without trades are kept: trades expire
+    (TTL) long before the aggregates, so a missing trade means "expired", never "did not happen"
+    (deleting them would erase every day older than the trades' TTL). With a `calendar`, trades whose
+    trading day under it is not `day` are counted as misdated (they stay in the day they were stored under).
 
     Returns:
         Symbols recomputed, trades read, rows written, the symbols whose stored daily bar differed,
-        the symbols whose bars were removed and the misdated trade count.
+        the symbols whose trades expired (aggregates kept) and the misdated trade count.
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
-    with_trades = store.symbols_for_day(day)
     daily: dict[str, BarState] = {}
     trades = minute_rows = misdated = 0
-    for symbol in sorted(set(with_trades) | set(previous)):
+    for symbol in store.symbols_for_day(day):
         rows = store.trades_for_day(symbol, day)
         trades += len(rows)
         if calendar is not None:
             misdated += sum(1 for row in rows if calendar.trading_day(row.symbol, row.event_time_ms) != day)
-        minute_rows += store.replace_minute_bars(symbol, day, fold_trades(rows, _bucket_start, updated_at_ms))
+        minute_bars = fold_trades(rows, _bucket_start, updated_at_ms)
+        minute_rows += store.upsert_minute_bars({(symbol, day, bucket): bar for bucket, bar in minute_bars.items()})
         daily.update(fold_trades(rows, _symbol, updated_at_ms))
-    daily_rows = store.replace_daily_aggregates(day, daily)
+    daily_rows = store.upsert_daily_aggregates({(symbol, day): bar for symbol, bar in daily.items()})
     changed = sorted(
         symbol for symbol, bar in daily.items() if symbol not in previous or not same_bar(previous[symbol], bar)
     )
@@ -148,6 +150,6 @@ def recompute_day(
         daily_rows=daily_rows,
         minute_rows=minute_rows,
         changed_symbols=changed,
-        removed_symbols=sorted(set(previous) - set(daily)),
+        expired_symbols=sorted(set(previous) - set(daily)),
         misdated_trades=misdated,
     )

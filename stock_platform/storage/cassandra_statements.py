@@ -37,11 +37,9 @@ class Statements:
     select_daily: PreparedStatement
     select_daily_symbols: PreparedStatement
     select_latest_daily: PreparedStatement
-    delete_daily: PreparedStatement
     insert_minute: PreparedStatement
     select_minute_range: PreparedStatement
     select_minute_day: PreparedStatement
-    delete_minute: PreparedStatement
     insert_news: PreparedStatement
     select_news: PreparedStatement
     select_news_ids_since: PreparedStatement
@@ -64,13 +62,11 @@ def statement_texts(keyspace: str) -> dict[str, str]:
         "select_daily": _select(keyspace, "daily_aggregates", daily_columns, day),
         "select_daily_symbols": f"SELECT DISTINCT symbol FROM {keyspace}.daily_aggregates",
         "select_latest_daily": _select(keyspace, "daily_aggregates", ("last_trade_time",), "symbol = ? LIMIT 1"),
-        "delete_daily": f"DELETE FROM {keyspace}.daily_aggregates WHERE {day}",
         "insert_minute": _insert(keyspace, "minute_bars", minute_columns),
         "select_minute_range": _select(
             keyspace, "minute_bars", minute_columns, f"{day} AND bucket_start >= ? AND bucket_start <= ?"
         ),
         "select_minute_day": _select(keyspace, "minute_bars", minute_columns, day),
-        "delete_minute": f"DELETE FROM {keyspace}.minute_bars WHERE {day} AND bucket_start = ?",
         "insert_news": _insert(keyspace, "news", NEWS_COLUMNS),
         "select_news": _select(keyspace, "news", NEWS_COLUMNS, "symbol = ? LIMIT ?"),
         "select_news_ids_since": _select(keyspace, "news", ("article_id",), "symbol = ? AND published_at >= ?"),

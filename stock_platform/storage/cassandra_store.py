@@ -162,12 +162,6 @@ class CassandraMarketStore(MarketStore):
         found = self.daily_aggregates((symbol, day) for symbol in self._daily_symbols())
         return {symbol: state for (symbol, _), state in found.items()}
 
-    def replace_daily_aggregates(self, day: date, states: Mapping[str, BarState]) -> int:
-        stale = sorted(set(self.daily_aggregates_for_day(day)) - set(states))
-        keys = [(symbol, day) for symbol in stale]
-        self._query(self._statements.delete_daily, keys, f"delete of stale daily bars of {day}")
-        return self.upsert_daily_aggregates({(symbol, day): state for symbol, state in states.items()})
-
     def minute_bars(self, keys: Iterable[MinuteKey]) -> dict[MinuteKey, BarState]:
         wanted = set(keys)
         spans: dict[DayKey, list[int]] = {}
@@ -190,13 +184,6 @@ class CassandraMarketStore(MarketStore):
         [rows] = self._query(statement, [(symbol, day)], f"read of {symbol} minute bars on {day}")
         bars = dict(_bar(row, 3, "minute_bars") for row in rows)
         return {key[2]: bars[key] for key in sorted(bars)}
-
-    def replace_minute_bars(self, symbol: str, day: date, bars: Mapping[int, BarState]) -> int:
-        # Deleting only the buckets that disappear avoids a partition tombstone shadowing the new rows.
-        stale = sorted(set(self.minute_bars_for_day(symbol, day)) - set(bars))
-        keys = [(symbol, day, bucket) for bucket in stale]
-        self._query(self._statements.delete_minute, keys, f"delete of stale {symbol} minute bars of {day}")
-        return self.upsert_minute_bars({(symbol, day, bucket): bar for bucket, bar in bars.items()})
 
     # -- news
     def upsert_news(self, articles: Sequence[NewsArticle]) -> NewsWriteResult:

@@ -187,16 +187,6 @@ class SqliteMarketStore(MarketStore):
         rows = self._read(f"SELECT symbol, {_BAR_SELECT} FROM daily_aggregates WHERE trading_day = ?", (_iso(day),))
         return {values[0]: bar_from_values(values[1:], "daily_aggregates", (values[0], day)) for values in rows}
 
-    def replace_daily_aggregates(self, day: date, states: Mapping[str, BarState]) -> int:
-        with self._connections.write() as connection:
-            stored_rows = connection.execute("SELECT symbol FROM daily_aggregates WHERE trading_day = ?", (_iso(day),))
-            stored = {row[0] for row in stored_rows}
-            connection.executemany(
-                "DELETE FROM daily_aggregates WHERE symbol = ? AND trading_day = ?",
-                [(symbol, _iso(day)) for symbol in sorted(stored - set(states))],
-            )
-            return self._upsert_bars(_DAILY_UPSERT, {(symbol, day): state for symbol, state in states.items()})
-
     def minute_bars(self, keys: Iterable[MinuteKey]) -> dict[MinuteKey, BarState]:
         return self._bars("minute_bars", MINUTE_KEY_COLUMNS, keys)
 
@@ -210,11 +200,6 @@ class SqliteMarketStore(MarketStore):
             (symbol, _iso(day)),
         )
         return {values[0]: bar_from_values(values[1:], "minute_bars", (symbol, day, values[0])) for values in rows}
-
-    def replace_minute_bars(self, symbol: str, day: date, bars: Mapping[int, BarState]) -> int:
-        with self._connections.write() as connection:
-            connection.execute("DELETE FROM minute_bars WHERE symbol = ? AND trading_day = ?", (symbol, _iso(day)))
-            return self._upsert_bars(_MINUTE_UPSERT, {(symbol, day, bucket): bar for bucket, bar in bars.items()})
 
     # -- news
     def upsert_news(self, articles: Sequence[NewsArticle]) -> NewsWriteResult:

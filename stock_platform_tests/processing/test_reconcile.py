@@ -2,8 +2,20 @@ from datetime import date
 
 import pytest
 
+from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
 from stock_platform.core.models import TradeRow
-from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, trades_frame
+from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, reconcile_day, trades_frame
+from stock_platform.storage.batch import write_trade_batch
+from stock_platform_tests.storage.conftest import (  # noqa: F401 - the `store` fixture over SQLite and Cassandra
+    T0,
+    cassandra_admin,
+    cassandra_keyspace,
+    cassandra_module_store,
+    cassandra_store,
+    sqlite_store,
+    store,
+    trade,
+)
 
 DAY = date(2025, 10, 9)
 
@@ -44,3 +56,16 @@ def test_differences_name_missing_extra_and_differing_rows():
         "('C',): has no trades",
         "('A',): trade_count is 3, trades give 2",
     ]
+
+
+@pytest.mark.e2e
+def test_reconcile_keeps_the_aggregates_of_trades_that_expired(spark, store):
+    # What the trades' 30-day TTL leaves of an old day: its bars, no trades (daily_aggregates has no TTL).
+    expired = [trade(1, 7.0, 2.0, T0), trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)]
+    store.upsert_daily_aggregates(fold_trades(expired, daily_key, now_ms=1))
+    store.upsert_minute_bars(fold_trades(expired, minute_key, now_ms=1))
+    write_trade_batch(store, [trade(3, 10.0, 1.0, T0, symbol="MSFT", partition=2)], now_ms=1)
+    outcome = reconcile_day(spark, store, DAY, now_ms=T0)
+    assert (outcome["symbols"], outcome["trades_expired_aggregates_kept"]) == (1, 2)
+    assert set(store.daily_aggregates_for_day(DAY)) == {"AAPL", "GONE", "MSFT"}
+    assert store.minute_bars(fold_trades(expired, minute_key)) == fold_trades(expired, minute_key, now_ms=1)

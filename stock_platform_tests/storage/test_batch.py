@@ -88,14 +88,27 @@ def test_recompute_rebuilds_a_day_from_trades(store):
     write_trade_batch(store, rows)
     streamed = (store.daily_aggregates_for_day(DAY), store.minute_bars_for_day("AAPL", DAY))
     store.upsert_daily_aggregates({("AAPL", DAY): replace(streamed[0]["AAPL"], volume=999.0)})
-    store.upsert_daily_aggregates({("GONE", DAY): streamed[0]["MSFT"]})
-    store.upsert_minute_bars({("AAPL", DAY, 0): streamed[1][min(streamed[1])]})
     result = recompute_day(store, DAY, TradingCalendar(default_zone="UTC"), now_ms=T0)
     assert (result.symbols, result.trades, result.daily_rows, result.minute_rows) == (["AAPL", "MSFT"], 3, 2, 3)
-    assert (result.changed_symbols, result.removed_symbols, result.misdated_trades) == (["AAPL"], ["GONE"], 0)
+    assert (result.changed_symbols, result.expired_symbols, result.misdated_trades) == (["AAPL"], [], 0)
     daily = store.daily_aggregates_for_day(DAY)
     assert daily == {symbol: replace(bar, updated_at_ms=T0) for symbol, bar in streamed[0].items()}
     assert store.minute_bars_for_day("AAPL", DAY) == {bucket: replace(bar, updated_at_ms=T0) for bucket, bar in streamed[1].items()}
+
+
+def test_recompute_keeps_the_aggregates_of_trades_that_expired(store):
+    # Bars without trades are what the trades' TTL leaves behind: a whole expired symbol, and a minute
+    # whose trades expired before the rest of the day's.
+    expired = fold_trades([trade(1, 7.0, 2.0, T0 - 120_000), trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)], minute_key, now_ms=1)
+    store.upsert_minute_bars(expired)
+    expired_daily = fold_trades([trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)], daily_key, now_ms=1)
+    store.upsert_daily_aggregates(expired_daily)
+    write_trade_batch(store, [trade(3, 10.0, 1.0, T0)], now_ms=1)
+    result = recompute_day(store, DAY, now_ms=T0)
+    assert (result.symbols, result.expired_symbols) == (["AAPL"], ["GONE"])
+    assert store.daily_aggregates([("GONE", DAY)]) == expired_daily
+    assert store.minute_bars_for_day("GONE", DAY) == {T0 - T0 % 60_000: expired[("GONE", DAY, T0 - T0 % 60_000)]}
+    assert (T0 - 120_000) - (T0 - 120_000) % 60_000 in store.minute_bars_for_day("AAPL", DAY)
 
 
 def test_recompute_counts_trades_stored_under_another_calendars_day(store):

@@ -56,14 +56,7 @@ def test_daily_bars_upsert_and_read_back_by_key_and_by_day(store):
     assert store.daily_aggregates([("AAPL", DAY)]) == {("AAPL", DAY): changed}
 
 
-def test_replacing_a_days_daily_bars_removes_symbols_no_longer_there(store):
-    store.upsert_daily_aggregates({("AAPL", DAY): bar(1.0), ("MSFT", DAY): bar(2.0), ("MSFT", date(2025, 10, 8)): bar(3.0)})
-    assert store.replace_daily_aggregates(DAY, {"AAPL": bar(5.0)}) == 1
-    assert store.daily_aggregates_for_day(DAY) == {"AAPL": bar(5.0)}
-    assert store.daily_aggregates_for_day(date(2025, 10, 8)) == {"MSFT": bar(3.0)}
-
-
-def test_minute_bars_upsert_read_and_replace(store):
+def test_minute_bars_upsert_and_read(store):
     rows = [trade(1, 10.0, 1.0, T0), trade(2, 11.0, 1.0, T0 + 60_000), trade(3, 12.0, 1.0, T0 + 120_000)]
     bars = fold_trades(rows, minute_key, now_ms=T0)
     assert store.upsert_minute_bars(bars) == 3
@@ -71,9 +64,6 @@ def test_minute_bars_upsert_read_and_replace(store):
     assert store.minute_bars(wanted) == bars
     by_bucket = store.minute_bars_for_day("AAPL", DAY)
     assert list(by_bucket) == sorted(key[2] for key in bars)
-    first_bucket = min(by_bucket)
-    assert store.replace_minute_bars("AAPL", DAY, {first_bucket: by_bucket[first_bucket]}) == 1
-    assert store.minute_bars_for_day("AAPL", DAY) == {first_bucket: by_bucket[first_bucket]}
 
 
 def test_latest_trade_time_is_the_newest_folded_into_daily_bars(store):
