@@ -35,8 +35,9 @@ def _date(epoch_ms: int, moment_format: str) -> str:
 
 
 def _formatted(values: Sequence[str], format_: str | None) -> str:
-    if format_ == "singlequote":
-        return ",".join("'" + value.replace("'", "\\'") + "'" for value in values)
+    # Grafana's sqlstring doubles quotes, as CQL escapes them; its singlequote writes \' which CQL does not know.
+    if format_ == "sqlstring":
+        return ",".join("'" + value.replace("'", "''") + "'" for value in values)
     if format_ is not None:
         raise ValueError(f"variable format {format_!r} is not one the dashboards are checked with")
     # Grafana's default for several values of a data source without its own format is a glob.

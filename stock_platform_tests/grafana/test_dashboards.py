@@ -15,7 +15,7 @@ from stock_platform.resources.grafana import CASSANDRA_DATASOURCE_UID, PIPELINE_
 from stock_platform.storage.base import HealthSample
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_store import CassandraMarketStore
-from stock_platform_tests.grafana.interpolation import TimeRange, interpolate, referenced
+from stock_platform_tests.grafana.interpolation import VARIABLE, TimeRange, interpolate, referenced
 from stock_platform_tests.storage.cassandra_keyspaces import admin_session, node_settings, schema_keyspace
 from stock_platform_tests.storage.conftest import T0, article, trade
 
@@ -30,6 +30,10 @@ _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _SOURCE = re.compile(r"\bFROM\s+(?P<keyspace>\$\{keyspace\}\.)?(?P<table>[\w.$]+)", re.IGNORECASE)
 _HOUR_MS = 3_600_000
 DATA_RANGE = TimeRange(T0 - 3 * _HOUR_MS, T0 + 3 * _HOUR_MS)
+SYMBOL_DASHBOARDS = [path for path in DASHBOARD_FILES if '"name": "symbol"' in path.read_text(encoding="utf-8")]
+# Symbol values a URL can carry, each ending a naively quoted string early: a comment, a second condition, a
+# backslash before the quote (singlequote's escape, which CQL does not know) and a bare quote.
+INJECTIONS = ["AAPL' --", "AAPL' AND symbol = 'MSFT", "AAPL\\' --", "'"]
 
 
 @pytest.fixture(scope="module")
@@ -200,12 +204,47 @@ def test_the_node_refuses_the_mistakes_the_checks_are_for(node_session, market, 
 
 
 def test_grafana_substitutions_match_the_plugin_and_the_formats_used():
-    query = "k=${keyspace} s='${symbol}' d IN (${day:singlequote}) f=$__timeFrom t=$__timeTo a='${__from:date:YYYY-MM-DD}' $undefined"
+    query = "k=${keyspace} s=${symbol:sqlstring} d IN (${day:sqlstring}) f=$__timeFrom t=$__timeTo a='${__from:date:YYYY-MM-DD}' $undefined"
     variables = {"keyspace": ["market"], "symbol": ["AAPL"], "day": ["2025-10-09", "it's"]}
     assert interpolate(query, variables, TimeRange(1_760_000_000_000, 1_760_054_400_000)) == (
-        "k=market s='AAPL' d IN ('2025-10-09','it\\'s') f=1760000000000 t=1760054400000 a='2025-10-09' $undefined"
+        "k=market s='AAPL' d IN ('2025-10-09','it''s') f=1760000000000 t=1760054400000 a='2025-10-09' $undefined"
     )
     assert referenced(query) == {"keyspace", "symbol", "day", "__timeFrom", "__timeTo", "__from", "undefined"}
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.name)
+def test_query_variables_are_substituted_as_escaped_cql_strings(path):
+    """A variable's value can come from the URL (?var-symbol=...): only sqlstring doubles its quotes as CQL does."""
+    dashboard = _dashboard(path)
+    from_data = {variable["name"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"}
+    for where, query in _all_queries(dashboard):
+        for match in VARIABLE.finditer(query):
+            name = match["braced"] or match["bare"]
+            if name in from_data:
+                assert match["format"] == "sqlstring", f"{path.name} {where}: {match.group(0)} is not ${{{name}:sqlstring}}"
+                before, after = query[match.start() - 1 : match.start()], query[match.end() : match.end() + 1]
+                assert "'" not in (before, after), f"{path.name} {where}: sqlstring adds the quotes itself"
+
+
+@pytest.mark.parametrize("path", SYMBOL_DASHBOARDS, ids=lambda path: path.name)
+def test_symbol_variables_list_only_symbol_characters(path):
+    [symbol] = [variable for variable in _dashboard(path)["templating"]["list"] if variable["name"] == "symbol"]
+    pattern = re.compile(symbol["regex"].removeprefix("/").removesuffix("/"))
+    for listed in ("AAPL", "BRK.B", "BINANCE:BTCUSDT", "OANDA:EUR_USD", "^GSPC"):
+        assert pattern.search(listed), listed
+    for refused in INJECTIONS + ["", "AAPL MSFT", "A" * 65]:
+        assert not pattern.search(refused), refused
+
+
+@pytest.mark.parametrize("injection", INJECTIONS)
+@pytest.mark.parametrize("path", SYMBOL_DASHBOARDS, ids=lambda path: path.name)
+def test_a_symbol_holding_a_quote_cannot_change_a_query(path, injection, node_session, market):
+    """Pasted between quotes, each value would rewrite the statement; escaped, it is just a symbol with no rows."""
+    dashboard = _dashboard(path)
+    variables = {**_variables(node_session, dashboard, market), "symbol": [injection]}
+    for where, query in _all_queries(dashboard):
+        if "symbol" in referenced(query):
+            assert _run(node_session, query, variables).current_rows == [], f"{path.name} {where}"
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda path: path.name)
