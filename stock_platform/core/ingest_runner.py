@@ -10,7 +10,7 @@ from typing import Any
 
 from stock_platform.core.finnhub_ws import FinnhubStream
 from stock_platform.core.ingest import FrameHandler
-from stock_platform.core.kafka_producer import TrackedProducer
+from stock_platform.core.kafka_producer import DeliveryFailedError, TrackedProducer
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def run_ingest_window(
     """Ingest until the window ends or the stream is stopped; always flush and report at the end.
 
     Returns:
-        The final totals. Raises DeliveryFailedError when any message was not acknowledged.
+        The final totals. Raises DeliveryFailedError when any message was not acknowledged: as soon as the
+        first delivery fails (after the producer's message.timeout.ms), because every frame read after that
+        would only be queued to fail too — the run stops so its keeper restarts it once Kafka is back.
     """
     reporter = IngestReporter(handler, producer, stream)
     started = last_report = time.monotonic()
@@ -78,6 +80,11 @@ def run_ingest_window(
     def on_tick() -> None:
         nonlocal last_report
         producer.poll()
+        if producer.failed:
+            raise DeliveryFailedError(
+                f"Kafka stopped acknowledging: {producer.failed} messages failed (last error: {producer.last_error}); "
+                "stopped reading Finnhub so nothing more is read and dropped"
+            )
         now = time.monotonic()
         if settings.window_s is not None and now - started >= settings.window_s:
             stream.stop_event.set()

@@ -7,6 +7,7 @@ from stock_platform.core.finnhub_ws import FinnhubAuthError, FinnhubStream
 from stock_platform.core.ingest import FrameHandler
 from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
 from stock_platform.core.kafka_admin import KafkaUnavailableError
+from stock_platform.core.kafka_producer import DeliveryFailedError
 from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
 from stock_platform.defs.market import MARKET_KEY, market_metadata
 from stock_platform.defs.provenance import run_provenance
@@ -52,6 +53,9 @@ def ingest_trades(
             totals = run_ingest_window(stream, handler, producer, settings, report)
         except FinnhubAuthError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
+        except DeliveryFailedError as error:
+            # One line naming the broker; the keeper relaunches the run (backing off) until Kafka is back.
+            raise dg.Failure(description=f"Kafka at {kafka.bootstrap_servers}: {error}", allow_retries=False) from None
     context.log.info(f"Ingest window finished: {totals['trades']} trades, {totals['dead_letters']} dead letters")
 
 
