@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -44,7 +44,8 @@ class RateLimitSettings:
     calls_per_minute: int = 60
     calls_per_second: int = 30
     name: str = "finnhub-rest"
-    redis_url: str | None = None
+    # A Redis URL may carry a password (redis://:pw@host).
+    redis_url: str | None = field(default=None, repr=False)
     sqlite_dir: str = ".stock_platform"
     max_wait_s: float = 120.0
 

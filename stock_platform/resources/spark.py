@@ -113,7 +113,9 @@ class StreamProcessorResource(dg.ConfigurableResource):
     trigger_interval_seconds: float = 0.0
     consumer_group: str = Field(default=DEFAULT_GROUP_ID, description="Light engine: the group that stores its offsets.")
     max_batch_messages: int = Field(default=2000, description="Light engine: messages per write and commit.")
-    redis_url: str | None = Field(default=None, description="Optional Redis for the light engine's running aggregates (REDIS_URL).")
+    redis_url: str | None = Field(
+        default=None, repr=False, description="Optional Redis for the light engine's running aggregates (REDIS_URL; may hold a password)."
+    )
     equity_time_zone: str = Field(default=US_EQUITY_ZONE, description="Trading-day zone of unprefixed (US equity) symbols.")
     prefixed_time_zone: str = Field(default=UTC_ZONE, description="Trading-day zone of exchange-prefixed symbols (crypto).")
 

@@ -4,7 +4,9 @@ import pytest
 
 from stock_platform.defs.resources import build_resources
 from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS
+from stock_platform.core.rate_limit import RateLimitSettings
 from stock_platform.resources.finnhub import FinnhubResource
+from stock_platform.resources.spark import StreamProcessorResource
 
 MARKER = "leak-marker-7f3a9c"
 
@@ -44,8 +46,17 @@ def test_secrets_reach_the_resources(secret_env):
         assert market_store.cassandra.password == MARKER
 
 
-def test_finnhub_repr_hides_redis_password():
-    resource = FinnhubResource(rate_limit_redis_url=f"redis://:{MARKER}@redis.internal:6379/0")
+@pytest.mark.parametrize(
+    "holder",
+    [
+        lambda url: FinnhubResource(rate_limit_redis_url=url),
+        lambda url: StreamProcessorResource(redis_url=url),
+        lambda url: RateLimitSettings(redis_url=url),
+    ],
+    ids=["finnhub", "stream_processor", "rate_limit_settings"],
+)
+def test_redis_urls_with_a_password_stay_out_of_repr(holder):
+    holding = holder(f"redis://:{MARKER}@redis.internal:6379/0")
 
-    assert MARKER not in repr(resource)
-    assert MARKER not in str(resource)
+    assert MARKER not in repr(holding)
+    assert MARKER not in str(holding)
