@@ -10,6 +10,7 @@ from typing import Any
 from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.core.finnhub_protocol import FrameKind, classify_frame
 from stock_platform.core.kafka_producer import TrackedProducer
+from stock_platform.core.kafka_settings import DEFAULT_MAX_MESSAGE_BYTES
 from stock_platform.core.validation import TradeValidator
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,11 @@ logger = logging.getLogger(__name__)
 _MAX_REASONS_PER_DEAD_LETTER = 5
 # Reasons are one line for a human; bounded so a quoted bad value can never dominate a dead letter.
 _MAX_REASON_CHARS = 1000
+# librdkafka counts a record's key, value and headers plus its own framing against message.max.bytes; this
+# covers the framing of one record in a batch of its own, with room to spare.
+_RECORD_OVERHEAD_BYTES = 256
+# The varint length prefix of an Avro `bytes` field up to 2 GiB.
+_AVRO_LENGTH_PREFIX_MAX_BYTES = 5
 
 
 @dataclass(slots=True)
@@ -43,7 +49,9 @@ class FrameHandler:
     """Turns raw websocket frames into Kafka messages on the market and dead-letter topics.
 
     Valid trades of one frame are grouped per symbol: one Avro TradeBatch per symbol, keyed by the
-    symbol so per-symbol order holds within a partition.
+    symbol so per-symbol order holds within a partition. A batch that would exceed the producer's
+    `message.max.bytes` (`max_message_bytes`) is split in order into several; a dead letter's copy of the
+    frame is truncated to fit, with the frame's size noted in the reason.
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class FrameHandler:
         dead_letter_topic: str,
         source: str,
         validator: TradeValidator | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._producer = producer
         self._market_topic = market_topic
@@ -61,6 +70,7 @@ class FrameHandler:
         self._validator = validator or TradeValidator()
         self._codec = TradeBatchCodec()
         self._dead_letter_codec = DeadLetterCodec()
+        self._max_message_bytes = max_message_bytes
         self.stats = IngestStats()
 
     def handle(self, raw: str | bytes, received_at_ms: int | None = None) -> None:
@@ -100,10 +110,10 @@ class FrameHandler:
                 by_symbol.setdefault(trade["s"], []).append(trade)
             else:
                 reasons.append(f"data[{position}]: {reason}")
-        encoded = [
-            (symbol.encode(), symbol_trades, self._codec.encode(symbol_trades, received_at_ms, self._source))
-            for symbol, symbol_trades in by_symbol.items()
-        ]
+        encoded = []
+        for symbol, symbol_trades in by_symbol.items():
+            key = symbol.encode()
+            encoded.extend((key, batch, value) for batch, value in self._encode_fitting(key, symbol_trades, received_at_ms))
         if reasons:
             self.stats.rejected_trades += len(reasons)
             shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
@@ -127,11 +137,37 @@ class FrameHandler:
                 stats.last_event_time_ms = latest
         self._producer.poll()
 
+    def _room(self, key: bytes, headers: list[tuple[str, bytes]]) -> int:
+        """Bytes a message value may take under the producer's limit, given its key and headers."""
+        header_bytes = sum(len(name) + len(value) for name, value in headers)
+        return self._max_message_bytes - _RECORD_OVERHEAD_BYTES - len(key) - header_bytes
+
+    def _encode_fitting(
+        self, key: bytes, trades: list[dict[str, Any]], received_at_ms: int
+    ) -> list[tuple[list[dict[str, Any]], bytes]]:
+        """Encode one symbol's trades as one message, or halve them in order until every part fits.
+
+        A single trade is returned as it is: validation bounds its size far below any sensible limit.
+        """
+        value = self._codec.encode(trades, received_at_ms, self._source)
+        if len(value) <= self._room(key, self._codec.headers) or len(trades) == 1:
+            return [(trades, value)]
+        middle = len(trades) // 2
+        return self._encode_fitting(key, trades[:middle], received_at_ms) + self._encode_fitting(
+            key, trades[middle:], received_at_ms
+        )
+
     def _dead_letter(self, raw: str | bytes, reason: str, received_at_ms: int) -> None:
         payload = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
         # Finnhub's error text and exception messages can hold lone surrogates, which Avro strings cannot.
         reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")[:_MAX_REASON_CHARS]
-        value = self._dead_letter_codec.encode(payload, reason, self._source, received_at_ms)
+        encode, room = self._dead_letter_codec.encode, self._room(b"", self._dead_letter_codec.headers)
+        value = encode(payload, reason, self._source, received_at_ms)
+        if len(value) > room:
+            # Kept rather than lost: the frame's start is what tells a reader what it was.
+            reason += f" [frame of {len(payload)} bytes truncated to fit the {self._max_message_bytes}-byte message limit]"
+            overhead = len(encode(b"", reason, self._source, received_at_ms)) + _AVRO_LENGTH_PREFIX_MAX_BYTES
+            value = encode(payload[: room - overhead], reason, self._source, received_at_ms)
         self._producer.send(self._dead_letter_topic, None, value, self._dead_letter_codec.headers)
         self.stats.dead_letters += 1
         logger.warning("Dead-lettered a frame: %s", reason)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# librdkafka's own default, stated so the ingest can size its messages below it (the broker's default limit,
+# 1048588 bytes, is a little larger, so whatever the producer accepts the broker does too).
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+
 
 @dataclass(frozen=True)
 class KafkaSettings:
@@ -45,6 +49,7 @@ class KafkaSettings:
             "queue.buffering.max.messages": 500000,
             "queue.buffering.max.kbytes": 262144,
             "message.timeout.ms": 120000,
+            "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES,
         }
         config.update(self.client_overrides)
         config.update(overrides)

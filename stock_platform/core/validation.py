@@ -20,6 +20,10 @@ class TradeLimits:
     max_future_skew_ms: int = 5 * 60 * 1000
     max_price: float = 1e9
     max_volume: float = 1e12
+    # Finnhub's conditions are short codes; bounding them bounds one trade's size, so any valid trade fits
+    # in a Kafka message and an oversized batch can always be split.
+    max_conditions: int = 32
+    max_condition_chars: int = 32
 
 
 # Reasons quote the offending value; a bounded repr keeps a megabyte string or a deeply nested list from
@@ -79,6 +83,16 @@ class TradeValidator:
         conditions = trade.get("c")
         if conditions is None:
             trade["c"] = None
-        elif not isinstance(conditions, list) or not all(isinstance(item, str) and _is_utf8(item) for item in conditions):
-            return f"{symbol}: conditions {_quote.repr(conditions)} are not a list of strings"
+        elif (
+            not isinstance(conditions, list)
+            or len(conditions) > self._limits.max_conditions
+            or not all(
+                isinstance(item, str) and len(item) <= self._limits.max_condition_chars and _is_utf8(item)
+                for item in conditions
+            )
+        ):
+            return (
+                f"{symbol}: conditions {_quote.repr(conditions)} are not a list of at most "
+                f"{self._limits.max_conditions} strings of at most {self._limits.max_condition_chars} characters"
+            )
         return None

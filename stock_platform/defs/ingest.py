@@ -36,7 +36,13 @@ def ingest_trades(
     if created:
         context.log.info(f"Created Kafka topics {created}")
     with kafka.producer() as producer:
-        handler = FrameHandler(producer, kafka.market_topic, kafka.dead_letter_topic, source=finnhub.source_name())
+        handler = FrameHandler(
+            producer,
+            kafka.market_topic,
+            kafka.dead_letter_topic,
+            source=finnhub.source_name(),
+            max_message_bytes=int(kafka.settings().producer_config()["message.max.bytes"]),
+        )
 
         provenance = run_provenance(context)
 

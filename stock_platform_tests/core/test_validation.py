@@ -56,6 +56,11 @@ def test_missing_conditions_are_normalised_to_none(validator):
         (_trade(t=None), "timestamp"),
         (_trade(c="1"), "conditions"),
         (_trade(c=[1, 2]), "conditions"),
+        (_trade(c=["1"] * 33), "'1', ...] are not a list of at most 32 strings"),
+        (_trade(c=["x" * 33]), "of at most 32 characters"),
+        (_trade(p=10**400), "price 1000"),
+        (_trade(s="\ud800"), "symbol"),
+        (_trade(c=["\udc80"]), "conditions"),
     ],
 )
 def test_invalid_trades_are_rejected_with_a_reason(validator, trade, reason):
@@ -65,3 +70,8 @@ def test_invalid_trades_are_rejected_with_a_reason(validator, trade, reason):
 def test_limits_are_configurable():
     strict = TradeValidator(TradeLimits(max_price=100.0), clock=lambda: NOW_MS / 1000)
     assert "price" in strict.problem(_trade(p=190.5))
+
+
+@pytest.mark.parametrize("value", ["x" * 100_000, [[[[["deep"]]]]], 10**4000])
+def test_reasons_quote_bad_values_briefly(validator, value):
+    assert len(validator.problem(_trade(p=value))) < 200
