@@ -83,7 +83,8 @@ class FrameHandler:
         except Exception as error:
             # Whatever bad input slips past parsing and validation must not end the run or lose the frame:
             # nothing of it was produced yet (trades are encoded before any send), so keep it whole.
-            self._dead_letter(raw, f"unexpected {type(error).__name__} while handling the frame: {error}", received_at_ms)
+            reason = f"unexpected {type(error).__name__} while handling the frame: {error}"
+            self._dead_letter(raw, reason, received_at_ms)
 
     def _handle(self, raw: str | bytes, received_at_ms: int) -> None:
         frame = classify_frame(raw)
@@ -113,7 +114,8 @@ class FrameHandler:
         encoded = []
         for symbol, symbol_trades in by_symbol.items():
             key = symbol.encode()
-            encoded.extend((key, batch, value) for batch, value in self._encode_fitting(key, symbol_trades, received_at_ms))
+            fitting = self._encode_fitting(key, symbol_trades, received_at_ms)
+            encoded.extend((key, batch, value) for batch, value in fitting)
         if reasons:
             self.stats.rejected_trades += len(reasons)
             shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
@@ -165,7 +167,8 @@ class FrameHandler:
         value = encode(payload, reason, self._source, received_at_ms)
         if len(value) > room:
             # Kept rather than lost: the frame's start is what tells a reader what it was.
-            reason += f" [frame of {len(payload)} bytes truncated to fit the {self._max_message_bytes}-byte message limit]"
+            limit = self._max_message_bytes
+            reason += f" [frame of {len(payload)} bytes truncated to fit the {limit}-byte message limit]"
             overhead = len(encode(b"", reason, self._source, received_at_ms)) + _AVRO_LENGTH_PREFIX_MAX_BYTES
             value = encode(payload[: room - overhead], reason, self._source, received_at_ms)
         self._producer.send(self._dead_letter_topic, None, value, self._dead_letter_codec.headers)

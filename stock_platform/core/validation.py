@@ -40,6 +40,8 @@ def _is_number(value: Any) -> bool:
 
 def _is_utf8(text: str) -> bool:
     """False for strings holding lone surrogates (JSON allows "\\ud800"), which cannot be encoded to Avro or a key."""
+    if text.isascii():  # a flag lookup in CPython: the usual symbol or condition code costs nothing more
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -216,7 +216,9 @@ def test_repeated_failures_of_any_kind_back_off_exponentially_up_to_the_cap(conn
 
 
 def test_alternating_connect_failures_and_drops_share_one_backoff(connections, monkeypatch):
-    connections.extend([FakeWebSocket([_closed()]), OSError("unreachable"), FakeWebSocket([_closed()]), FakeWebSocket([b"ok"])])
+    connections.extend(
+        [FakeWebSocket([_closed()]), OSError("unreachable"), FakeWebSocket([_closed()]), FakeWebSocket([b"ok"])]
+    )
     stream = FinnhubStream(_settings(backoff_initial_s=1, backoff_max_s=60))
     waits = _recording_waits(stream, monkeypatch)
     _, on_frame = _stop_after(stream, 1)

@@ -46,7 +46,13 @@ def _valid_frame(rng: random.Random) -> dict:
     return {
         "type": "trade",
         "data": [
-            {"s": rng.choice(symbols), "p": rng.uniform(1, 500), "t": NOW_MS - rng.randrange(10_000), "v": rng.randrange(100), "c": ["1"]}
+            {
+                "s": rng.choice(symbols),
+                "p": rng.uniform(1, 500),
+                "t": NOW_MS - rng.randrange(10_000),
+                "v": rng.randrange(100),
+                "c": ["1"],
+            }
             for _ in range(rng.randrange(1, 6))
         ],
     }

@@ -20,7 +20,7 @@ _MESSAGE_TIMEOUT_MS = 3000
 
 
 class _SteadyStream:
-    """Duck-types FinnhubStream: one AAPL trade every 10 ms, on_tick every 100 ms; kills the broker after `kill_after_s`."""
+    """Duck-types FinnhubStream: a trade every 10 ms, on_tick every 100 ms; kills the broker after `kill_after_s`."""
 
     def __init__(self, kill: Callable[[], None], kill_after_s: float) -> None:
         self.stop_event = threading.Event()
@@ -34,7 +34,8 @@ class _SteadyStream:
         started = last_tick = time.monotonic()
         while not self.stop_event.is_set():
             now_ms = int(time.time() * 1000)
-            on_frame(json.dumps({"type": "trade", "data": [{"s": "AAPL", "p": 1.0, "t": now_ms, "v": self.frames}]}), now_ms)
+            trade = {"s": "AAPL", "p": 1.0, "t": now_ms, "v": self.frames}
+            on_frame(json.dumps({"type": "trade", "data": [trade]}), now_ms)
             self.frames += 1
             if self.killed_at is not None:
                 self.frames_after_kill += 1
