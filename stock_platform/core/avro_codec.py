@@ -72,12 +72,22 @@ class TradeBatchCodec:
         return DecodedBatch(record["data"], record["received_at"], record["source"])
 
 
-def schema_name_from_headers(headers: Sequence[tuple[str, bytes]] | None) -> str | None:
-    """The schema header of a consumed Kafka message, if any."""
+def schema_header(headers: Sequence[tuple[str, bytes | None]] | None) -> bytes | None:
+    """The raw schema header of a consumed Kafka message (None when missing or null).
+
+    Left undecoded: any producer can write a header that is not UTF-8, and the stream's decoder must
+    turn such a message into a dead letter rather than raise before it is looked at.
+    """
     for key, value in headers or ():
         if key == SCHEMA_HEADER:
-            return value.decode()
+            return value
     return None
+
+
+def schema_name_from_headers(headers: Sequence[tuple[str, bytes | None]] | None) -> str | None:
+    """The schema name of a message this project wrote (raises on a header that is not UTF-8)."""
+    value = schema_header(headers)
+    return value.decode() if value is not None else None
 
 
 class DeadLetterCodec:

@@ -8,14 +8,14 @@ engine uses, so both engines write identical tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from stock_platform.core.avro_codec import SCHEMA_HEADER
+from stock_platform.core.avro_codec import schema_header
 from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.models import DeadLetter, TradeRow
-from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.core.models import TradeRow
+from stock_platform.core.trade_decoding import KeyedDeadLetter, TradeDecoder
 
 
 @dataclass(slots=True)
@@ -23,12 +23,13 @@ class CollectedBatch:
     """One decoded micro-batch on the driver."""
 
     rows: list[TradeRow]
-    dead_letters: list[DeadLetter]
+    dead_letters: list[KeyedDeadLetter]
     offset_ranges: dict[int, tuple[int, int]]
     messages: int
     rejected_trades: int
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _JAAS_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule"}
 _SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
@@ -61,25 +62,24 @@ def jvm_source_options(
     return options
 
 
-def _schema_header(headers: list[dict[str, Any]] | None) -> str | None:
-    for header in headers or ():
-        if header["key"] == SCHEMA_HEADER and header["value"] is not None:
-            return header["value"].decode()
-    return None
+RAW_COLUMNS = ("key", "value", "partition", "offset", "timestamp", "headers")
 
 
-RAW_COLUMNS = ("key", "value", "partition", "offset", "headers")
+def _epoch_ms(timestamp: datetime) -> int:
+    """The connector's message timestamp (a timezone-aware datetime in Arrow) as Kafka's epoch milliseconds."""
+    return (timestamp - _EPOCH) // timedelta(milliseconds=1)
 
 
 def decode_raw_batch(table: pa.Table, decoder: TradeDecoder) -> CollectedBatch:
     """One collected micro-batch of raw connector rows -> trade rows (Kafka order), dead letters and offset ranges."""
     columns = table.to_pydict()
     rows: list[TradeRow] = []
-    dead_letters: list[DeadLetter] = []
+    dead_letters: list[KeyedDeadLetter] = []
     ranges: dict[int, tuple[int, int]] = {}
     rejected = 0
-    for key, value, partition, offset, headers in zip(*(columns[name] for name in RAW_COLUMNS)):
-        decoded = decoder.decode(partition, offset, key, value, _schema_header(headers))
+    for key, value, partition, offset, timestamp, headers in zip(*(columns[name] for name in RAW_COLUMNS)):
+        header = schema_header([(entry["key"], entry["value"]) for entry in headers or ()])
+        decoded = decoder.decode(partition, offset, _epoch_ms(timestamp), key, value, header)
         rows.extend(decoded.rows)
         rejected += decoded.rejected_trades
         if decoded.dead_letter is not None:

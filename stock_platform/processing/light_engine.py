@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from stock_platform.core.avro_codec import schema_name_from_headers
+from stock_platform.core.avro_codec import schema_header
 from stock_platform.core.kafka_settings import KafkaSettings
 from stock_platform.core.trade_decoding import TradeDecoder
 from stock_platform.processing.offset_guard import StreamResetRequired, check_positions, topic_state
@@ -30,6 +31,23 @@ class LightEngineSettings:
     group_id: str = DEFAULT_GROUP_ID
     max_batch_messages: int = 2000
     poll_timeout_s: float = 0.05
+
+
+# The group coordinator is not ready yet: a broker just started, or it is loading the offsets topic.
+_COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float = 30.0) -> list[TopicPartition]:
+    """The group's committed offsets, waiting for a coordinator that is still starting (a transient state)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=10)
+        except KafkaException as error:
+            if error.args[0].code() not in _COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                raise
+            logger.info("Kafka's group coordinator is not ready (%s); asking again", error.args[0].name())
+            time.sleep(0.5)
 
 
 class LightEngine:
@@ -57,7 +75,7 @@ class LightEngine:
         """Assign every partition at the group's committed offset, after checking it against the topic."""
         topic, group = self._settings.topic, self._settings.group_id
         state = topic_state(self._kafka, topic)
-        committed = consumer.committed([TopicPartition(topic, partition) for partition in state.watermarks], timeout=10)
+        committed = _committed(consumer, [TopicPartition(topic, partition) for partition in state.watermarks])
         positions = {entry.partition: entry.offset for entry in committed if entry.offset >= 0}
         check = check_positions(topic, positions, state)
         if check.recreated:
@@ -83,7 +101,9 @@ class LightEngine:
                     continue
                 raise KafkaException(error)
             partition, offset = message.partition(), message.offset()
-            decoded = self._decoder.decode(partition, offset, message.key(), message.value(), schema_name_from_headers(message.headers()))
+            decoded = self._decoder.decode(
+                partition, offset, message.timestamp()[1], message.key(), message.value(), schema_header(message.headers())
+            )
             rows.extend(decoded.rows)
             rejected += decoded.rejected_trades
             if decoded.dead_letter is not None:

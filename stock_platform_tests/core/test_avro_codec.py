@@ -10,6 +10,7 @@ from stock_platform.core.avro_codec import (
     TradeBatchCodec,
     UnknownSchemaError,
     load_schema,
+    schema_header,
     schema_name_from_headers,
 )
 from stock_platform.paths import project_dir
@@ -32,6 +33,14 @@ def test_header_names_the_schema_version():
     codec = TradeBatchCodec()
     assert schema_name_from_headers(codec.headers) == TRADE_BATCH_SCHEMA
     assert schema_name_from_headers(None) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [([("other", b"x"), ("schema", b"\xff")], b"\xff"), ([("schema", None)], None), ([], None), (None, None)],
+)
+def test_the_raw_schema_header_is_returned_undecoded(headers, expected):
+    assert schema_header(headers) == expected
 
 
 def test_records_written_before_newer_fields_existed_decode_with_defaults():

@@ -8,6 +8,7 @@ from stock_platform.core.trade_decoding import TradeDecoder
 
 NOW_S = 1_760_000_100.0
 T0 = 1_760_000_000_000
+SCHEMA = TRADE_BATCH_SCHEMA.encode()
 
 
 def _utc_day(symbol: str, event_time_ms: int) -> date:
@@ -27,7 +28,7 @@ def test_valid_batch_becomes_rows_with_kafka_derived_ids_and_trading_days():
         {"s": "AAPL", "p": 190.25, "t": T0, "v": 10.0, "c": ["1"]},
         {"s": "AAPL", "p": 190.5, "t": T0, "v": 5.0, "c": None},
     ]
-    decoded = _decoder().decode(3, 42, b"AAPL", _encode(trades), TRADE_BATCH_SCHEMA)
+    decoded = _decoder().decode(3, 42, T0, b"AAPL", _encode(trades), SCHEMA)
     assert decoded.dead_letter is None
     assert [row.trade_id for row in decoded.rows] == [make_trade_id("market", 3, 42, 0), make_trade_id("market", 3, 42, 1)]
     first = decoded.rows[0]
@@ -40,7 +41,8 @@ def test_valid_batch_becomes_rows_with_kafka_derived_ids_and_trading_days():
 
 def test_decoding_the_same_message_twice_gives_the_same_rows():
     value = _encode([{"s": "MSFT", "p": 410.0, "t": T0, "v": 1.0, "c": None}])
-    assert _decoder().decode(0, 7, b"MSFT", value, None).rows == _decoder().decode(0, 7, b"MSFT", value, None).rows
+    first, second = (_decoder().decode(0, 7, T0, b"MSFT", value, SCHEMA) for _ in range(2))
+    assert first.rows == second.rows and first.rows
 
 
 @pytest.mark.parametrize(
@@ -54,25 +56,34 @@ def test_decoding_the_same_message_twice_gives_the_same_rows():
 def test_trades_failing_revalidation_become_one_dead_letter_and_keep_their_position(trade, reason):
     good = {"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": None}
     value = _encode([trade, good])
-    decoded = _decoder().decode(1, 9, b"AAPL", value, TRADE_BATCH_SCHEMA)
+    decoded = _decoder().decode(1, 9, T0, b"AAPL", value, SCHEMA)
     assert [row.trade_id for row in decoded.rows] == [make_trade_id("market", 1, 9, 1)]
     assert decoded.rejected_trades == 1
-    letter = decoded.dead_letter
+    assert decoded.dead_letter.key == b"market/1/9/%d" % T0
+    letter = decoded.dead_letter.letter
     assert letter.payload == value
     assert "market[1]@9: 1 of 2 trades rejected: data[0]:" in letter.reason and reason in letter.reason
     assert letter.source == "stream_processor"
 
 
+VALID = _encode([{"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": None}])
+
+
 @pytest.mark.parametrize(
-    ("value", "schema", "reason"),
+    ("key", "value", "schema", "reason"),
     [
-        (b"\x01\x02garbage", TRADE_BATCH_SCHEMA, "not a decodable TradeBatch"),
-        (b"x", "market.TradeBatch/v99", "unknown schema"),
-        (None, None, "message has no value"),
+        (b"AAPL", b"\x01\x02garbage", SCHEMA, "not a decodable TradeBatch"),
+        (b"AAPL", VALID[:-3], SCHEMA, "not a decodable TradeBatch"),
+        (b"AAPL", b"x", b"market.TradeBatch/v99", "unknown schema"),
+        (b"AAPL", VALID, b"\xff\xfe", "UnicodeDecodeError"),
+        (b"AAPL", VALID, None, "message has no 'schema' header"),
+        (None, VALID, SCHEMA, "message has no key"),
+        (b"AAPL", None, SCHEMA, "message has no value"),
     ],
 )
-def test_undecodable_messages_become_dead_letters(value, schema, reason):
-    decoded = _decoder().decode(0, 1, b"AAPL", value, schema)
+def test_unreadable_messages_become_dead_letters_keyed_by_their_source_message(key, value, schema, reason):
+    decoded = _decoder().decode(0, 1, T0 + 3, key, value, schema)
     assert decoded.rows == []
-    assert reason in decoded.dead_letter.reason
-    assert decoded.dead_letter.payload == (value or b"")
+    assert decoded.dead_letter.key == b"market/0/1/%d" % (T0 + 3)
+    assert decoded.dead_letter.letter.reason.startswith("market[0]@1: ") and reason in decoded.dead_letter.letter.reason
+    assert decoded.dead_letter.letter.payload == (value or b"")

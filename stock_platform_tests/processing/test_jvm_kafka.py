@@ -1,3 +1,5 @@
+from datetime import datetime, timezone
+
 import pyarrow as pa
 import pytest
 
@@ -13,12 +15,14 @@ def test_raw_connector_rows_decode_into_rows_dead_letters_and_offset_ranges():
     trades = [{"s": "AAPL", "p": 1.5, "t": T0, "v": 2.0, "c": None}, {"s": "AAPL", "p": -1.0, "t": T0, "v": 2.0, "c": None}]
     raw = pa.Table.from_pydict(
         {"key": [b"AAPL", b"AAPL"], "value": [codec.encode(trades, T0 + 5, "test"), b"junk"], "partition": [2, 2], "offset": [7, 8],
-         "headers": [[{"key": "schema", "value": b"market.TradeBatch/v1"}], None]}  # fmt: skip
+         "timestamp": [datetime.fromtimestamp(T0 / 1000, timezone.utc)] * 2,
+         "headers": [[{"key": "schema", "value": b"market.TradeBatch/v1"}], [{"key": "schema", "value": b"\xff"}]]}  # fmt: skip
     )
     collected = decode_raw_batch(raw, TradeDecoder("market", utc_day))
     assert [(row.trade_id, row.price, row.received_at_ms) for row in collected.rows] == [("market/00002/00000000000000000007/000000", 1.5, T0 + 5)]
-    assert [letter.reason.split(":")[0] for letter in collected.dead_letters] == ["market[2]@7", "market[2]@8"]
-    assert "not a decodable TradeBatch" in collected.dead_letters[1].reason
+    assert [keyed.key for keyed in collected.dead_letters] == [b"market/2/7/%d" % T0, b"market/2/8/%d" % T0]
+    assert [keyed.letter.reason.split(":")[0] for keyed in collected.dead_letters] == ["market[2]@7", "market[2]@8"]
+    assert "not a decodable TradeBatch (UnicodeDecodeError" in collected.dead_letters[1].letter.reason
     assert (collected.offset_ranges, collected.messages, collected.rejected_trades) == ({2: (7, 8)}, 2, 1)
 
 
