@@ -176,6 +176,9 @@ def _seed_store(store_resource, day, double_count=True):
 def test_reconcile_recomputes_a_day_from_trades_and_its_check_then_passes(tmp_path):
     store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
     _seed_store(store, date(2025, 10, 9))
+    with store.open_store() as opened:  # MSFT's trades expired (TTL): only its aggregate is left
+        expired = opened.daily_aggregates_for_day(date(2025, 10, 9))["AAPL"]
+        opened.upsert_daily_aggregates({("MSFT", date(2025, 10, 9)): expired})
     spark = SparkResource(master="local[1]", spark_config={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"})
     defs = _defs(market_store=store, spark=spark, stream_processor=StreamProcessorResource(), grafana=RecordingGrafanaResource())
     result = defs.resolve_job_def(daily_aggregates_reconcile.name).execute_in_process(partition_key="2025-10-09")
@@ -185,10 +188,13 @@ def test_reconcile_recomputes_a_day_from_trades_and_its_check_then_passes(tmp_pa
         event.asset_check_evaluation_data for event in result.all_events if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
     assert evaluation.passed
+    assert evaluation.metadata["trades_expired_aggregates_kept"].value == 1
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert (metadata["trades"].value, metadata["changed_symbols"].value) == (5, 1)
+    assert metadata["trades_expired_aggregates_kept"].value == 1
     with store.open_store() as opened:
-        assert opened.daily_aggregates_for_day(date(2025, 10, 9))["AAPL"].trade_count == 5
+        daily = opened.daily_aggregates_for_day(date(2025, 10, 9))
+        assert (daily["AAPL"].trade_count, daily["MSFT"]) == (5, expired)
 
 
 @pytest.mark.e2e
