@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from stock_platform.core.aggregation import BarState
 from stock_platform.core.models import TradeRow
 from stock_platform.storage.base import MarketStore
+from stock_platform.storage.batch import write_recomputed
 
 TRADE_COLUMNS = (
     "symbol string, trading_day date, event_time_ms long, trade_id string, price double, volume double, "
@@ -121,9 +122,10 @@ def differences(
 
 
 def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: int | None = None) -> dict[str, int]:
-    """Recompute `day`'s daily aggregates and minute bars from its trades with Spark and write them.
+    """Recompute `day`'s daily aggregates and minute bars from its trades with Spark and write those that differ.
 
-    Bars of symbols (or minutes) without trades are kept: trades expire (TTL) long before the
+    Trades the stream stores meanwhile are folded in before writing (`write_recomputed` says how and
+    why). Bars of symbols (or minutes) without trades are kept: trades expire (TTL) long before the
     aggregates, so a backfill over old partitions must not erase them.
 
     Returns:
@@ -132,16 +134,22 @@ def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: in
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
-    symbols = store.symbols_for_day(day)
-    rows = [row for symbol in symbols for row in store.trades_for_day(symbol, day)]
+    trades = {symbol: store.trades_for_day(symbol, day) for symbol in store.symbols_for_day(day)}
+    rows = [row for symbol_rows in trades.values() for row in symbol_rows]
     frame = trades_frame(spark, rows).cache()
     try:
         daily = {key[0]: state for key, state in bar_states(daily_aggregates(frame), ("symbol",), updated_at_ms).items()}
-        bars = bar_states(minute_bars(frame), ("symbol", "bucket_start_ms"), updated_at_ms)
+        minutes: dict[str, dict[int, BarState]] = {symbol: {} for symbol in daily}
+        for (symbol, bucket_start_ms), state in bar_states(minute_bars(frame), ("symbol", "bucket_start_ms"), updated_at_ms).items():
+            minutes[symbol][bucket_start_ms] = state
     finally:
         frame.unpersist()
-    minute_rows = store.upsert_minute_bars({(symbol, day, bucket): state for (symbol, bucket), state in bars.items()})
-    daily_rows = store.upsert_daily_aggregates({(symbol, day): state for symbol, state in daily.items()})
+    daily_rows = minute_rows = 0
+    for symbol, state in daily.items():
+        read_ids = {row.trade_id for row in trades[symbol]}
+        written = write_recomputed(store, symbol, day, state, minutes[symbol], read_ids, updated_at_ms)
+        daily_rows += written[0]
+        minute_rows += written[1]
     changed = [
         symbol for symbol, state in daily.items()
         if symbol not in previous or differences({(symbol,): bar_fields(state)}, {(symbol,): bar_fields(previous[symbol])})

@@ -4,7 +4,9 @@ The store stays the source of truth: the cache is read through (misses load the 
 written only after a batch's store transaction committed, so a failed batch never leaves a cached
 state ahead of the tables. Entries live under a per-run namespace and expire, so a new run (or
 another engine writing meanwhile) never starts from a stale cache; the reconcile job invalidates
-the days it rewrites.
+the days it rewrites. Until it does, a batch folds into the cached bar, which has every trade the
+stream applied, so a reconcile running meanwhile can lose its correction to it (the next reconcile
+repairs it) but no trade: the reconcile folds in what the stream stored (storage.batch.write_recomputed).
 """
 
 from __future__ import annotations

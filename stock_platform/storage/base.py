@@ -13,6 +13,10 @@ from stock_platform.core.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.core.models import NewsArticle, TradeRow
 
 
+# (the bar the writer read, None when there was none; the bar to write in its place)
+BarSwap = tuple[BarState | None, BarState]
+
+
 class StoreError(RuntimeError):
     """A store operation failed; the message says what and what to check."""
 
@@ -95,6 +99,17 @@ class MarketStore(ABC):
     @abstractmethod
     def minute_bars_for_day(self, symbol: str, day: date) -> dict[int, BarState]:
         """One symbol's minute bars of `day` by bucket start (epoch ms)."""
+
+    @abstractmethod
+    def compare_and_set_bars(
+        self, daily: Mapping[DayKey, BarSwap], minute: Mapping[MinuteKey, BarSwap]
+    ) -> list[DayKey | MinuteKey]:
+        """Write each new bar only where the stored one still is the expected one (same trade count,
+        volume and last trade; absent for None), atomically per bar.
+
+        Returns:
+            The keys not written because another writer changed the bar since it was read.
+        """
 
     # -- news
     @abstractmethod

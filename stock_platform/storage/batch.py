@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date
 
-from stock_platform.core.aggregation import MINUTE_MS, BarState, apply_batch, daily_key, fold_trades, minute_key
+from stock_platform.core.aggregation import (
+    MINUTE_MS,
+    NO_PARTITION,
+    BarState,
+    apply_batch,
+    daily_key,
+    fold_trades,
+    merge_states,
+    minute_key,
+)
 from stock_platform.core.models import TradeRow
 from stock_platform.core.trading_day import TradingCalendar
-from stock_platform.storage.base import MarketStore
+from stock_platform.storage.base import MarketStore, StoreError
 
+# Rounds of write_recomputed before it gives up; each lost round means a stream batch changed the bars.
+SWAP_ATTEMPTS = 20
 _COMPARED_FIELDS = ("open", "high", "low", "close", "volume", "notional", "trade_count",
                     "first_trade_time_ms", "last_trade_time_ms", "first_trade_id", "last_trade_id")  # fmt: skip
 
@@ -99,6 +110,83 @@ def same_bar(left: BarState, right: BarState, rel_tol: float = 1e-9) -> bool:
     return True
 
 
+def _with_arrived(bars: Mapping, arrived: Mapping) -> dict:
+    merged = dict(bars)
+    for key, bar in arrived.items():
+        merged[key] = merge_states(merged[key], bar) if key in merged else bar
+    return merged
+
+
+def _covered(rows: Sequence[TradeRow], stored: BarState | None) -> list[TradeRow]:
+    """The trades at or below the stored bar's source offset: those the stream has folded in already."""
+    if stored is None or stored.source_partition == NO_PARTITION:
+        return list(rows)
+    source = (stored.source_partition, stored.source_offset)
+    return [row for row in rows if (row.kafka_partition, row.kafka_offset) <= source]
+
+
+def write_recomputed(
+    store: MarketStore,
+    symbol: str,
+    day: date,
+    daily: BarState,
+    minutes: Mapping[int, BarState],
+    read_trade_ids: Set[str],
+    now_ms: int,
+) -> tuple[int, int]:
+    """Replace one symbol-day's bars, recomputed from the trades `read_trade_ids`, without losing the stream's.
+
+    The stream keeps writing while a day is recomputed: a batch stores its trades, then
+    read-modify-writes the bars, skipping trades at or below a bar's source offset. Written as
+    recomputed, the bars would miss the trades the stream folded in after they were read, and their
+    older source offset would not bring them back. So each round reads the stored daily bar first and
+    then the trades: every trade up to that bar's source offset is visible then (the stream writes
+    trades before the bars that count them). The new bars hold exactly those trades, with that source
+    offset: trades above it are the stream's to fold in, and it will, being above the offset. (Folding
+    them in here could skip a trade of a batch whose rows a Cassandra read saw only in part.) The
+    recomputed bars are used when they hold only such trades, plus the ones that arrived; else the
+    round folds the trades itself. Bars are written only where they differ, by compare-and-set
+    against the bars read in the round; a bar the stream changed in between makes the round repeat.
+
+    Chosen over a lock shared with the stream: its hot path stays as it is (in Cassandra a lock would
+    be a lightweight transaction per batch) and the rare reconcile pays, one lightweight transaction
+    per changed bar. Left possible in Cassandra: a stream batch that read the bars before this write
+    and writes them after replaces the correction with its own fold. No trade is lost (that fold has
+    all the stream applied), `aggregates_match_trades` shows it and the next reconcile repairs it. In
+    SQLite a stream batch is one transaction, so that cannot happen.
+
+    Returns:
+        (daily rows written, minute rows written).
+    """
+    day_key = (symbol, day)
+    for _ in range(SWAP_ATTEMPTS):
+        stored_daily = store.daily_aggregates([day_key]).get(day_key)
+        stored_minutes = store.minute_bars_for_day(symbol, day)
+        covered = _covered(store.trades_for_day(symbol, day), stored_daily)
+        if not covered:
+            return 0, 0
+        covered_ids = {row.trade_id for row in covered}
+        if read_trade_ids <= covered_ids:
+            arrived = [row for row in covered if row.trade_id not in read_trade_ids]
+            want_daily = _with_arrived({symbol: daily}, fold_trades(arrived, _symbol, now_ms))[symbol]
+            want_minutes = _with_arrived(minutes, fold_trades(arrived, _bucket_start, now_ms))
+        else:
+            want_daily = fold_trades(covered, _symbol, now_ms)[symbol]
+            want_minutes = fold_trades(covered, _bucket_start, now_ms)
+        daily_swaps = {} if stored_daily is not None and same_bar(stored_daily, want_daily) else {day_key: (stored_daily, want_daily)}
+        minute_swaps = {
+            (symbol, day, bucket): (stored_minutes.get(bucket), bar)
+            for bucket, bar in want_minutes.items()
+            if bucket not in stored_minutes or not same_bar(stored_minutes[bucket], bar)
+        }
+        if not store.compare_and_set_bars(daily_swaps, minute_swaps):
+            return len(daily_swaps), len(minute_swaps)
+    raise StoreError(
+        f"the bars of {symbol} on {day} changed under each of {SWAP_ATTEMPTS} recompute rounds; "
+        "the stream is writing this symbol faster than the reconcile can; run it again later"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RecomputeResult:
     """What recomputing one trading day from `trades` changed."""
@@ -118,7 +206,8 @@ def recompute_day(
 ) -> RecomputeResult:
     """Rebuild `day`'s daily aggregates and minute bars from its trades (backfill / reconciliation).
 
-    Only bars of trades still stored are rewritten. Bars without trades are kept: trades expire
+    Only bars of trades still stored are rewritten, and only where they differ; trades the stream
+    stores meanwhile are folded in (`write_recomputed`). Bars without trades are kept: trades expire
     (TTL) long before the aggregates, so a missing trade means "expired", never "did not happen"
     (deleting them would erase every day older than the trades' TTL). With a `calendar`, trades whose
     trading day under it is not `day` are counted as misdated (they stay in the day they were stored under).
@@ -129,27 +218,31 @@ def recompute_day(
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
-    daily: dict[str, BarState] = {}
-    trades = minute_rows = misdated = 0
+    symbols: list[str] = []
+    changed: list[str] = []
+    trades = daily_rows = minute_rows = misdated = 0
     for symbol in store.symbols_for_day(day):
         rows = store.trades_for_day(symbol, day)
+        if not rows:  # expired since they were listed
+            continue
+        symbols.append(symbol)
         trades += len(rows)
         if calendar is not None:
             misdated += sum(1 for row in rows if calendar.trading_day(row.symbol, row.event_time_ms) != day)
-        minute_bars = fold_trades(rows, _bucket_start, updated_at_ms)
-        minute_rows += store.upsert_minute_bars({(symbol, day, bucket): bar for bucket, bar in minute_bars.items()})
-        daily.update(fold_trades(rows, _symbol, updated_at_ms))
-    daily_rows = store.upsert_daily_aggregates({(symbol, day): bar for symbol, bar in daily.items()})
-    changed = sorted(
-        symbol for symbol, bar in daily.items() if symbol not in previous or not same_bar(previous[symbol], bar)
-    )
+        daily = fold_trades(rows, _symbol, updated_at_ms)[symbol]
+        if symbol not in previous or not same_bar(previous[symbol], daily):
+            changed.append(symbol)
+        minutes = fold_trades(rows, _bucket_start, updated_at_ms)
+        written = write_recomputed(store, symbol, day, daily, minutes, {row.trade_id for row in rows}, updated_at_ms)
+        daily_rows += written[0]
+        minute_rows += written[1]
     return RecomputeResult(
         day=day,
-        symbols=sorted(daily),
+        symbols=symbols,
         trades=trades,
         daily_rows=daily_rows,
         minute_rows=minute_rows,
         changed_symbols=changed,
-        expired_symbols=sorted(set(previous) - set(daily)),
+        expired_symbols=sorted(set(previous) - set(symbols)),
         misdated_trades=misdated,
     )

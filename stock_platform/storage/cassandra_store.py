@@ -13,7 +13,7 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from stock_platform.core.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.core.models import NewsArticle, TradeRow
-from stock_platform.storage.base import HealthSample, MarketStore, NewsWriteResult, StoreError
+from stock_platform.storage.base import BarSwap, HealthSample, MarketStore, NewsWriteResult, StoreError
 from stock_platform.storage.cassandra_session import StatementRunner, build_cluster
 from stock_platform.storage.cassandra_statements import prepare_statements
 from stock_platform.storage.columns import bar_from_values, bar_values
@@ -67,7 +67,8 @@ class CassandraMarketStore(MarketStore):
     Writes are grouped by partition key into UNLOGGED batches of at most `batch_max_rows` (one
     replica set per batch, so no coordinator fan-out) and run concurrently; every write is an
     idempotent upsert, so transient failures are retried. Bar read-modify-write relies on one writer
-    per symbol, which Kafka's per-symbol partitioning gives the stream.
+    per symbol, which Kafka's per-symbol partitioning gives the stream; the reconcile, a second
+    writer, replaces bars by compare-and-set (lightweight transactions, see `write_recomputed`).
     """
 
     def __init__(
@@ -184,6 +185,27 @@ class CassandraMarketStore(MarketStore):
         [rows] = self._query(statement, [(symbol, day)], f"read of {symbol} minute bars on {day}")
         bars = dict(_bar(row, 3, "minute_bars") for row in rows)
         return {key[2]: bars[key] for key in sorted(bars)}
+
+    def compare_and_set_bars(
+        self, daily: Mapping[DayKey, BarSwap], minute: Mapping[MinuteKey, BarSwap]
+    ) -> list[DayKey | MinuteKey]:
+        """One lightweight transaction per bar (INSERT IF NOT EXISTS, or UPDATE IF on the compared columns), run concurrently."""
+        keys: list = []
+        statements: list = []
+        for swaps, insert, update in (
+            (daily, self._statements.insert_daily_if_absent, self._statements.update_daily_if),
+            (minute, self._statements.insert_minute_if_absent, self._statements.update_minute_if),
+        ):
+            for key, (expected, new) in swaps.items():
+                keys.append(key)
+                if expected is None:
+                    statements.append(insert.bind((*key, *bar_values(new))))
+                else:
+                    condition = (expected.trade_count, expected.volume, expected.last_trade_id)
+                    statements.append(update.bind((*bar_values(new), *key, *condition)))
+        results = self._runner.run(statements, f"compare-and-set of {len(statements)} bars")
+        # The first column of a lightweight transaction's result row is [applied].
+        return [key for key, rows in zip(keys, results) if not rows[0][0]]
 
     # -- news
     def upsert_news(self, articles: Sequence[NewsArticle]) -> NewsWriteResult:

@@ -10,7 +10,7 @@ from datetime import date
 
 from stock_platform.core.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.core.models import NewsArticle, TradeRow
-from stock_platform.storage.base import HealthSample, MarketStore, NewsWriteResult
+from stock_platform.storage.base import BarSwap, HealthSample, MarketStore, NewsWriteResult
 from stock_platform.storage.columns import (
     BAR_VALUE_COLUMNS,
     DAILY_KEY_COLUMNS,
@@ -99,6 +99,13 @@ def _trade_row(values: Sequence) -> TradeRow:
         kafka_partition=values[8],
         kafka_offset=values[9],
     )
+
+
+def _unchanged(expected: BarState | None, stored: BarState | None) -> bool:
+    """The compare of compare_and_set_bars, on the columns Cassandra's IF clause checks."""
+    if expected is None or stored is None:
+        return expected is stored
+    return (expected.trade_count, expected.volume, expected.last_trade_id) == (stored.trade_count, stored.volume, stored.last_trade_id)
 
 
 def _article(values: Sequence) -> NewsArticle:
@@ -200,6 +207,19 @@ class SqliteMarketStore(MarketStore):
             (symbol, _iso(day)),
         )
         return {values[0]: bar_from_values(values[1:], "minute_bars", (symbol, day, values[0])) for values in rows}
+
+    def compare_and_set_bars(
+        self, daily: Mapping[DayKey, BarSwap], minute: Mapping[MinuteKey, BarSwap]
+    ) -> list[DayKey | MinuteKey]:
+        # One write transaction: the stream's batches (also one, see atomic_batch) cannot interleave.
+        with self._connections.write():
+            conflicts: list = []
+            for swaps, read, upsert in ((daily, self.daily_aggregates, _DAILY_UPSERT), (minute, self.minute_bars, _MINUTE_UPSERT)):
+                stored = read(swaps)
+                changed = {key for key, (expected, _) in swaps.items() if not _unchanged(expected, stored.get(key))}
+                self._upsert_bars(upsert, {key: new for key, (_, new) in swaps.items() if key not in changed})
+                conflicts += sorted(changed)
+        return conflicts
 
     # -- news
     def upsert_news(self, articles: Sequence[NewsArticle]) -> NewsWriteResult:

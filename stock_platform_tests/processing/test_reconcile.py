@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -5,7 +6,8 @@ import pytest
 from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
 from stock_platform.core.models import TradeRow
 from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, reconcile_day, trades_frame
-from stock_platform.storage.batch import write_trade_batch
+from stock_platform.storage.batch import same_bar, write_trade_batch
+from stock_platform_tests.storage.bar_checks import assert_same_bars
 from stock_platform_tests.storage.conftest import (  # noqa: F401 - the `store` fixture over SQLite and Cassandra
     T0,
     cassandra_admin,
@@ -16,6 +18,7 @@ from stock_platform_tests.storage.conftest import (  # noqa: F401 - the `store` 
     store,
     trade,
 )
+from stock_platform_tests.storage.interleaving import StreamWritesDuring
 
 DAY = date(2025, 10, 9)
 
@@ -69,3 +72,18 @@ def test_reconcile_keeps_the_aggregates_of_trades_that_expired(spark, store):
     assert (outcome["symbols"], outcome["trades_expired_aggregates_kept"]) == (1, 2)
     assert set(store.daily_aggregates_for_day(DAY)) == {"AAPL", "GONE", "MSFT"}
     assert store.minute_bars(fold_trades(expired, minute_key)) == fold_trades(expired, minute_key, now_ms=1)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("method", "when"), [("trades_for_day", "after"), ("compare_and_set_bars", "before")])
+def test_a_stream_batch_during_reconcile_ends_up_in_the_bars(spark, store, method, when):
+    write_trade_batch(store, [trade(offset, 10.0 + offset, 1.0, T0 + offset * 7_000) for offset in range(1, 8)])
+    racing = [trade(offset, 30.0 - offset, 2.0, T0 + offset * 7_000) for offset in range(8, 13)]
+    interleaved = StreamWritesDuring(store, method, when, lambda: write_trade_batch(store, racing))
+    reconcile_day(spark, interleaved, DAY, now_ms=T0)
+    assert interleaved.fired
+    stored_trades = store.trades_for_day("AAPL", DAY)
+    assert len(stored_trades) == 12
+    assert same_bar(store.daily_aggregates_for_day(DAY)["AAPL"], fold_trades(stored_trades, daily_key)[("AAPL", DAY)])
+    minute = {key: replace(bar, updated_at_ms=0) for key, bar in store.minute_bars(fold_trades(stored_trades, minute_key)).items()}
+    assert_same_bars(fold_trades(stored_trades, minute_key, now_ms=0), minute)

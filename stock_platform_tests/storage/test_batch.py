@@ -8,9 +8,10 @@ import pytest
 
 from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
 from stock_platform.core.trading_day import TradingCalendar
-from stock_platform.storage.batch import BatchResult, offset_ranges, recompute_day, write_trade_batch
+from stock_platform.storage.batch import BatchResult, offset_ranges, recompute_day, same_bar, write_trade_batch
 from stock_platform_tests.storage.bar_checks import assert_same_bars, deliveries
 from stock_platform_tests.storage.conftest import DAY, T0, trade
+from stock_platform_tests.storage.interleaving import StreamWritesDuring
 
 
 def test_a_batch_writes_trades_and_bars_and_reports_its_audit_figures(store):
@@ -83,17 +84,18 @@ def test_redelivered_batches_through_the_store_match_one_fold(store, seed):
     assert_same_bars(fold_trades(rows, minute_key, now_ms=0), {k: replace(v, updated_at_ms=0) for k, v in minute.items()})
 
 
-def test_recompute_rebuilds_a_day_from_trades(store):
+def test_recompute_rewrites_the_bars_that_differ_from_trades(store):
     rows = [trade(1, 10.0, 1.0, T0), trade(2, 11.0, 2.0, T0 + 90_000), trade(3, 5.0, 1.0, T0, symbol="MSFT", partition=1)]
-    write_trade_batch(store, rows)
+    write_trade_batch(store, rows, now_ms=1)
     streamed = (store.daily_aggregates_for_day(DAY), store.minute_bars_for_day("AAPL", DAY))
+    first_bucket = min(streamed[1])
     store.upsert_daily_aggregates({("AAPL", DAY): replace(streamed[0]["AAPL"], volume=999.0)})
+    store.upsert_minute_bars({("AAPL", DAY, first_bucket): replace(streamed[1][first_bucket], trade_count=5)})
     result = recompute_day(store, DAY, TradingCalendar(default_zone="UTC"), now_ms=T0)
-    assert (result.symbols, result.trades, result.daily_rows, result.minute_rows) == (["AAPL", "MSFT"], 3, 2, 3)
+    assert (result.symbols, result.trades, result.daily_rows, result.minute_rows) == (["AAPL", "MSFT"], 3, 1, 1)
     assert (result.changed_symbols, result.expired_symbols, result.misdated_trades) == (["AAPL"], [], 0)
-    daily = store.daily_aggregates_for_day(DAY)
-    assert daily == {symbol: replace(bar, updated_at_ms=T0) for symbol, bar in streamed[0].items()}
-    assert store.minute_bars_for_day("AAPL", DAY) == {bucket: replace(bar, updated_at_ms=T0) for bucket, bar in streamed[1].items()}
+    assert store.daily_aggregates_for_day(DAY) == {**streamed[0], "AAPL": replace(streamed[0]["AAPL"], updated_at_ms=T0)}
+    assert store.minute_bars_for_day("AAPL", DAY) == {**streamed[1], first_bucket: replace(streamed[1][first_bucket], updated_at_ms=T0)}
 
 
 def test_recompute_keeps_the_aggregates_of_trades_that_expired(store):
@@ -109,6 +111,51 @@ def test_recompute_keeps_the_aggregates_of_trades_that_expired(store):
     assert store.daily_aggregates([("GONE", DAY)]) == expired_daily
     assert store.minute_bars_for_day("GONE", DAY) == {T0 - T0 % 60_000: expired[("GONE", DAY, T0 - T0 % 60_000)]}
     assert (T0 - 120_000) - (T0 - 120_000) % 60_000 in store.minute_bars_for_day("AAPL", DAY)
+
+
+# The stream's batch lands after the reconcile read the day's trades, or after a round read the bars
+# it is about to replace (so its compare-and-set must lose and the round repeat).
+STREAM_BATCH_POINTS = [("trades_for_day", "after"), ("compare_and_set_bars", "before")]
+
+
+@pytest.mark.parametrize(("method", "when"), STREAM_BATCH_POINTS)
+def test_a_stream_batch_during_recompute_ends_up_in_the_bars(store, method, when):
+    streamed = [trade(offset, 10.0 + offset, 1.0, T0 + offset * 7_000) for offset in range(1, 8)]
+    write_trade_batch(store, streamed)
+    # A double count for the recompute to repair.
+    store.upsert_daily_aggregates({("AAPL", DAY): replace(store.daily_aggregates_for_day(DAY)["AAPL"], trade_count=14)})
+    racing = [trade(offset, 30.0 - offset, 2.0, T0 + offset * 7_000) for offset in range(8, 13)]
+    interleaved = StreamWritesDuring(store, method, when, lambda: write_trade_batch(store, racing))
+    recompute_day(interleaved, DAY, now_ms=T0)
+    assert interleaved.fired
+    assert_bars_match_trades(store, 12)
+    # The stream re-delivering the racing batch (its offsets are in the bars now) counts nothing twice.
+    assert write_trade_batch(store, racing).applied == 0
+
+
+def assert_bars_match_trades(store, trade_count):
+    """AAPL's daily and minute bars equal a fold of its stored trades, computed independently here."""
+    stored_trades = store.trades_for_day("AAPL", DAY)
+    assert len(stored_trades) == trade_count
+    daily = store.daily_aggregates_for_day(DAY)["AAPL"]
+    assert same_bar(daily, fold_trades(stored_trades, daily_key)[("AAPL", DAY)])
+    assert daily.trade_count == trade_count
+    minute = store.minute_bars(fold_trades(stored_trades, minute_key))
+    assert_same_bars(fold_trades(stored_trades, minute_key, now_ms=0), {k: replace(v, updated_at_ms=0) for k, v in minute.items()})
+
+
+def test_a_batch_the_recompute_sees_only_part_of_is_folded_in_whole_by_the_stream(store):
+    # A Cassandra read can see some rows of a batch being written and not others. The stream writes
+    # a batch's trades before its bars, so here the recompute has read the bars and sees two of three
+    # trades of a batch; the stream finishes the batch (all trades, then the bars) afterwards.
+    write_trade_batch(store, [trade(offset, 10.0 + offset, 1.0, T0 + offset * 7_000) for offset in range(1, 8)])
+    store.upsert_daily_aggregates({("AAPL", DAY): replace(store.daily_aggregates_for_day(DAY)["AAPL"], trade_count=14)})
+    racing = [trade(offset, 30.0 - offset, 2.0, T0 + offset * 7_000) for offset in range(8, 11)]
+    interleaved = StreamWritesDuring(store, "daily_aggregates", "after", lambda: store.write_trades([racing[0], racing[2]]))
+    recompute_day(interleaved, DAY, now_ms=T0)
+    assert interleaved.fired
+    write_trade_batch(store, racing)
+    assert_bars_match_trades(store, 10)
 
 
 def test_recompute_counts_trades_stored_under_another_calendars_day(store):

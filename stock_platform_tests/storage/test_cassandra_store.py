@@ -17,7 +17,7 @@ from stock_platform.embedded.process import free_port
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_session import StoreUnavailableError, build_cluster
-from stock_platform.storage.cassandra_statements import statement_texts
+from stock_platform.storage.cassandra_statements import CONDITIONAL_STATEMENTS, statement_texts
 from stock_platform.storage.cassandra_store import CassandraMarketStore
 from stock_platform.storage.factory import open_store
 from stock_platform.storage.schema import SchemaSettings
@@ -100,10 +100,13 @@ def test_the_store_speaks_protocol_v5_without_downgrade_warnings_and_close_shuts
     assert [record.getMessage() for record in caplog.records] == []
 
 
-def test_every_statement_is_prepared_idempotent_and_routable_once(cassandra_store, cassandra_keyspace, monkeypatch):
+def test_every_statement_is_prepared_idempotent_unless_conditional_and_routable_once(
+    cassandra_store, cassandra_keyspace, monkeypatch
+):
     statements = vars(cassandra_store._statements)
     assert sorted(s.query_string for s in statements.values()) == sorted(statement_texts(cassandra_keyspace).values())
-    assert all(statement.is_idempotent for statement in statements.values())
+    assert {name for name, statement in statements.items() if not statement.is_idempotent} == CONDITIONAL_STATEMENTS
+    assert all(" IF " in statements[name].query_string for name in CONDITIONAL_STATEMENTS)
     # The node tells the driver where the partition key is, so token-aware routing finds the replica.
     full_partition_key = [name for name in statements if not name.endswith(("_partitions", "_symbols"))]
     assert all(statements[name].routing_key_indexes for name in full_partition_key)
