@@ -17,6 +17,7 @@ from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
 from stock_platform.defs.processing_assets import (
     DAILY_AGGREGATES_KEY,
     MINUTE_BARS_KEY,
+    SPARK_DRIVER_RUN_TAGS,
     STREAM_JOB_NAME,
     stream_events,
     trades,
@@ -128,7 +129,7 @@ def process_market_stream(
 
 @dg.job(
     name=STREAM_JOB_NAME,
-    tags=long_run_tags(STREAM_JOB_NAME),
+    tags={**long_run_tags(STREAM_JOB_NAME), **SPARK_DRIVER_RUN_TAGS},
     description="Long-running stream processing of Kafka `market` (Spark or light engine; kept alive by its keeper sensor).",
 )
 def stream_processor() -> None:
@@ -195,6 +196,7 @@ daily_aggregates_reconcile = dg.define_asset_job(
     selection=dg.AssetSelection.assets(DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY),
     partitions_def=trading_days,
     description="Recompute daily aggregates and minute bars of chosen trading days from `trades` (Spark batch).",
+    tags=SPARK_DRIVER_RUN_TAGS,
 )
 
 processing_assets = [trades, daily_aggregates]

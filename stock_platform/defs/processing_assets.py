@@ -1,6 +1,6 @@
 """Assets `trades`, `daily_aggregates`, `minute_bars` and the audit events the stream processor emits for them."""
 
-
+import json
 from typing import Any
 
 import dagster as dg
@@ -9,6 +9,16 @@ from stock_platform.defs.market import MARKET_KEY
 from stock_platform.defs.provenance import CODE_VERSION
 
 STREAM_JOB_NAME = "stream_processor"
+# The ServiceAccount of helm/stock-platform (release stock-platform) allowed to start Spark executor
+# pods. Only runs whose pod is a Spark driver use it (with an API token); every other run pod keeps the
+# launcher's tokenless default (helm/values/dagster.yaml), ingest and news above all: they parse
+# external input.
+SPARK_DRIVER_SERVICE_ACCOUNT = "stock-platform-spark-driver"
+SPARK_DRIVER_RUN_TAGS = {
+    "dagster-k8s/config": json.dumps(
+        {"pod_spec_config": {"service_account_name": SPARK_DRIVER_SERVICE_ACCOUNT, "automount_service_account_token": True}}
+    )
+}
 TRADES_KEY = dg.AssetKey("trades")
 DAILY_AGGREGATES_KEY = dg.AssetKey("daily_aggregates")
 MINUTE_BARS_KEY = dg.AssetKey("minute_bars")

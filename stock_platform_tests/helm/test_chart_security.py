@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from stock_platform.defs.processing_assets import SPARK_DRIVER_SERVICE_ACCOUNT
 from stock_platform.env_defaults import SECRET_ENV_VARS
 from stock_platform_tests.helm.chart import RENDER_CASES
+from stock_platform_tests.helm.rbac import accounts_that_can_create_pods
 
 CLIENT_LABEL = {"stock-platform/client": "true"}
 SECRET_KEY = re.compile(r"password|token|secret|api_?key", re.IGNORECASE)
@@ -151,14 +153,19 @@ def test_platform_jobs_carry_the_client_label(rendered, case: str) -> None:
         assert CLIENT_LABEL.items() <= job["spec"]["template"]["metadata"]["labels"].items()
 
 
-@pytest.mark.parametrize(("case", "token_mounted"), [("default", False), ("production", True)])
-def test_api_token_is_mounted_only_for_spark_on_kubernetes(rendered, case: str, token_mounted: bool) -> None:
+@pytest.mark.parametrize(("case", "spark_on_kubernetes"), [("default", False), ("production", True)])
+def test_api_token_and_pod_creation_only_for_the_spark_driver_on_kubernetes(
+    rendered, case: str, spark_on_kubernetes: bool
+) -> None:
     docs = rendered[case]
-    (account,) = [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    accounts = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ServiceAccount"}
     roles = [doc for doc in docs if doc["kind"] == "Role"]
 
-    assert account["automountServiceAccountToken"] is token_mounted
-    assert bool(roles) is token_mounted
+    assert set(accounts) == {"stock-platform", SPARK_DRIVER_SERVICE_ACCOUNT}
+    assert accounts["stock-platform"]["automountServiceAccountToken"] is False
+    assert accounts[SPARK_DRIVER_SERVICE_ACCOUNT]["automountServiceAccountToken"] is spark_on_kubernetes
+    assert accounts_that_can_create_pods(docs) == ({SPARK_DRIVER_SERVICE_ACCOUNT} if spark_on_kubernetes else set())
+    assert bool(roles) is spark_on_kubernetes
     for role in roles:
         assert {resource for rule in role["rules"] for resource in rule["resources"]} <= {
             "pods",

@@ -18,13 +18,19 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster.version import __version__ as DAGSTER_VERSION
 from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+from dagster_k8s.job import (
+    DagsterK8sJobConfig,
+    UserDefinedDagsterK8sConfig,
+    construct_dagster_k8s_job,
+    get_user_defined_k8s_config,
+)
 from dagster_k8s.launcher import K8sRunLauncher
 
 from stock_platform.definitions import defs
 from stock_platform.defs.keeper import LONG_RUN_TAG
 from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS
 from stock_platform_tests.helm.chart import KUBERNETES_VERSION, NAMESPACE, REPO
+from stock_platform_tests.helm.rbac import accounts_that_can_create_pods
 
 DAGSTER_HOME = "/opt/dagster/dagster_home"
 RUN_IMAGE = "registry.example.com/stock-platform:0.1.0"
@@ -65,6 +71,8 @@ def _run_job(dagster_values: dict[str, Any], image: str, job_name: str) -> dict[
             }
         ),
     )
+    # The launcher merges a run's dagster-k8s/config tag over its own settings; a run has its job's tags.
+    context = context.merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(defs.resolve_job_def(job_name).tags)))
     job = construct_dagster_k8s_job(
         job_config=DagsterK8sJobConfig(
             job_image=image,
@@ -307,3 +315,28 @@ def test_pods_write_only_to_mounted_volumes(dagster_values) -> None:
     assert {"/tmp", DAGSTER_HOME} <= mounts
     assert home == {DAGSTER_HOME}
     assert {mount["mountPath"] for mount in container["volumeMounts"]} == mounts
+
+
+# The jobs whose run pod is a Spark driver, which starts executor pods when Spark runs on Kubernetes.
+SPARK_DRIVER_JOBS = {"stream_processor", "daily_aggregates_reconcile"}
+
+
+@pytest.mark.parametrize(("case", "creators"), [("default", set()), ("production", SPARK_DRIVER_JOBS)])
+def test_only_spark_driver_run_pods_can_create_pods(dagster_values, rendered, case: str, creators: set[str]) -> None:
+    docs = rendered[case]
+    can_create = accounts_that_can_create_pods(docs)
+    pods = {name: _run_job(dagster_values, RUN_IMAGE, name)["spec"]["template"]["spec"] for name in defs.get_repository_def().job_names}
+
+    assert {"finnhub_ingest", "news_job", *SPARK_DRIVER_JOBS} <= set(pods)
+    for pod in pods.values():
+        _named(docs, "ServiceAccount", pod["serviceAccountName"])
+    # A pod holds its account's rights only with the token mounted (the pod's setting wins over the account's).
+    assert {name for name, pod in pods.items() if pod["automountServiceAccountToken"] and pod["serviceAccountName"] in can_create} == creators
+    assert {name for name, pod in pods.items() if pod["automountServiceAccountToken"]} == SPARK_DRIVER_JOBS
+
+
+def test_code_server_has_no_token_and_cannot_create_pods(dagster_values, rendered) -> None:
+    account = dagster_values["dagster-user-deployments"]["serviceAccount"]["name"]
+    for case in ("default", "production"):
+        assert account not in accounts_that_can_create_pods(rendered[case])
+        assert _named(rendered[case], "ServiceAccount", account)["automountServiceAccountToken"] is False
