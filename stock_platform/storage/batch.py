@@ -150,10 +150,11 @@ def write_recomputed(
 
     Chosen over a lock shared with the stream: its hot path stays as it is (in Cassandra a lock would
     be a lightweight transaction per batch) and the rare reconcile pays, one lightweight transaction
-    per changed bar. Left possible in Cassandra: a stream batch that read the bars before this write
-    and writes them after replaces the correction with its own fold. No trade is lost (that fold has
-    all the stream applied), `aggregates_match_trades` shows it and the next reconcile repairs it. In
-    SQLite a stream batch is one transaction, so that cannot happen.
+    per changed bar. Left possible: a stream batch that read its bars before this write and writes
+    them after (in Cassandra; in SQLite a batch is one transaction) or read them from the Redis cache
+    before the job invalidated the day replaces the correction with its own fold. No trade is lost
+    (that fold has all the stream applied), `aggregates_match_trades` shows it and the next
+    reconcile repairs it.
 
     Returns:
         (daily rows written, minute rows written).

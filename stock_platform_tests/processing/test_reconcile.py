@@ -1,11 +1,13 @@
 from dataclasses import replace
 from datetime import date
 
+import fakeredis
 import pytest
 
 from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
 from stock_platform.core.models import TradeRow
 from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, reconcile_day, trades_frame
+from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.storage.batch import same_bar, write_trade_batch
 from stock_platform_tests.storage.bar_checks import assert_same_bars
 from stock_platform_tests.storage.conftest import (  # noqa: F401 - the `store` fixture over SQLite and Cassandra
@@ -87,3 +89,19 @@ def test_a_stream_batch_during_reconcile_ends_up_in_the_bars(spark, store, metho
     assert same_bar(store.daily_aggregates_for_day(DAY)["AAPL"], fold_trades(stored_trades, daily_key)[("AAPL", DAY)])
     minute = {key: replace(bar, updated_at_ms=0) for key, bar in store.minute_bars(fold_trades(stored_trades, minute_key)).items()}
     assert_same_bars(fold_trades(stored_trades, minute_key, now_ms=0), minute)
+
+
+@pytest.mark.e2e
+def test_a_light_engine_batch_through_the_redis_cache_during_reconcile_is_kept(spark, store):
+    # The light engine reads its bars from Redis, so it learns of the reconcile's bars only once the
+    # job has invalidated the day: the batch it wrote meanwhile must be in them all the same.
+    client = fakeredis.FakeRedis()
+    stream = CachedDailyStore(store, RedisDailyAggregateCache(client, namespace="run-1"))
+    write_trade_batch(stream, [trade(offset, 10.0 + offset, 1.0, T0 + offset * 7_000) for offset in range(1, 8)])
+    racing = [trade(offset, 30.0 - offset, 2.0, T0 + offset * 7_000) for offset in range(8, 13)]
+    reconcile_day(spark, StreamWritesDuring(store, "trades_for_day", "after", lambda: write_trade_batch(stream, racing)), DAY)
+    invalidate_day(client, DAY)
+    write_trade_batch(stream, [trade(offset, 20.0, 1.0, T0 + offset * 7_000) for offset in range(13, 16)])
+    stored_trades = store.trades_for_day("AAPL", DAY)
+    assert len(stored_trades) == 15
+    assert same_bar(store.daily_aggregates_for_day(DAY)["AAPL"], fold_trades(stored_trades, daily_key)[("AAPL", DAY)])
