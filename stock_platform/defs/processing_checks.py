@@ -12,7 +12,7 @@ from stock_platform.core.models import TradeRow
 from stock_platform.defs.processing_assets import DAILY_AGGREGATES_KEY, STREAM_JOB_NAME, TRADES_KEY, trading_days
 from stock_platform.resources.storage import MarketStoreResource
 from stock_platform.storage.base import MarketStore
-from stock_platform.storage.batch import same_bar
+from stock_platform.storage.batch import partly_expired, same_bar
 
 TRADES_CHECKS_JOB_NAME = "trades_checks"
 # The stream reports every 30 s while it writes; five minutes of silence means it is stuck or starved.
@@ -27,19 +27,25 @@ def _symbol(row: TradeRow) -> str:
 
 
 def expired_symbols(store: MarketStore, day: date) -> list[str]:
-    """Symbols with a daily aggregate of `day` but no trades left: the trades expired (TTL), the aggregates are kept."""
-    return sorted(set(store.daily_aggregates_for_day(day)) - set(store.symbols_for_day(day)))
+    """Symbols whose trades of `day` expired (TTL) in whole or part; their aggregates are kept as they were."""
+    with_trades = store.symbols_for_day(day)
+    partly = [symbol for symbol in with_trades if partly_expired(store.minute_bars_for_day(symbol, day), store.trades_for_day(symbol, day))]
+    return sorted((set(store.daily_aggregates_for_day(day)) - set(with_trades)) | set(partly))
 
 
 def aggregate_mismatches(store: MarketStore, day: date) -> list[str]:
-    """One line per symbol with trades whose stored daily bar differs from the bar of those trades.
+    """One line per symbol with all its trades whose stored daily bar differs from the bar of those trades.
 
-    A daily bar without trades is not one: trades expire long before the aggregates (see `expired_symbols`).
+    Symbols whose trades expired in whole or part are not compared: trades expire long before the
+    aggregates (see `expired_symbols`).
     """
     stored = store.daily_aggregates_for_day(day)
     problems = []
     for symbol in store.symbols_for_day(day):
-        expected = fold_trades(store.trades_for_day(symbol, day), _symbol).get(symbol)
+        rows = store.trades_for_day(symbol, day)
+        if partly_expired(store.minute_bars_for_day(symbol, day), rows):
+            continue
+        expected = fold_trades(rows, _symbol).get(symbol)
         actual = stored.get(symbol)
         if expected is None:
             continue  # expired since the symbols were listed

@@ -125,12 +125,13 @@ def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: in
     """Recompute `day`'s daily aggregates and minute bars from its trades with Spark and write those that differ.
 
     Trades the stream stores meanwhile are folded in before writing (`write_recomputed` says how and
-    why). Bars of symbols (or minutes) without trades are kept: trades expire (TTL) long before the
-    aggregates, so a backfill over old partitions must not erase them.
+    why). Bars of symbols (or minutes) without trades are kept, and all bars of a symbol whose trades
+    expired in part: trades expire (TTL) long before the aggregates, so a backfill over old partitions
+    must not erase or shrink them.
 
     Returns:
         Counts for the audit trail: trades read, symbols, rows written, symbols whose stored daily
-        row differed from its trades, and symbols whose trades expired (their aggregates kept).
+        row differed from its trades, and symbols whose trades expired in whole or part (their aggregates kept).
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
@@ -145,20 +146,24 @@ def reconcile_day(spark: SparkSession, store: MarketStore, day: date, now_ms: in
     finally:
         frame.unpersist()
     daily_rows = minute_rows = 0
+    recomputed = []
     for symbol, state in daily.items():
         read_ids = {row.trade_id for row in trades[symbol]}
         written = write_recomputed(store, symbol, day, state, minutes[symbol], read_ids, updated_at_ms)
+        if written is None:
+            continue
+        recomputed.append(symbol)
         daily_rows += written[0]
         minute_rows += written[1]
     changed = [
-        symbol for symbol, state in daily.items()
-        if symbol not in previous or differences({(symbol,): bar_fields(state)}, {(symbol,): bar_fields(previous[symbol])})
+        symbol for symbol in recomputed
+        if symbol not in previous or differences({(symbol,): bar_fields(daily[symbol])}, {(symbol,): bar_fields(previous[symbol])})
     ]  # fmt: skip
     return {
         "trades": len(rows),
-        "symbols": len(daily),
+        "symbols": len(recomputed),
         "daily_rows": daily_rows,
         "minute_rows": minute_rows,
         "changed_symbols": len(changed),
-        "trades_expired_aggregates_kept": len(set(previous) - set(daily)),
+        "trades_expired_aggregates_kept": len(set(previous) - set(recomputed)),
     }

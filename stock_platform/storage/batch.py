@@ -125,6 +125,15 @@ def _covered(rows: Sequence[TradeRow], stored: BarState | None) -> list[TradeRow
     return [row for row in rows if (row.kafka_partition, row.kafka_offset) <= source]
 
 
+def partly_expired(minute_bars: Mapping[int, BarState], rows: Sequence[TradeRow]) -> bool:
+    """Whether a symbol-day's trades `rows` lost some to their TTL: a minute bar (by bucket start) has none left.
+
+    The stream writes a minute's trades before its bar, and only a TTL removes trades, so nothing else
+    leaves a minute bar without trades; the earliest trades expire first.
+    """
+    return bool(set(minute_bars) - {_bucket_start(row) for row in rows})
+
+
 def write_recomputed(
     store: MarketStore,
     symbol: str,
@@ -133,8 +142,11 @@ def write_recomputed(
     minutes: Mapping[int, BarState],
     read_trade_ids: Set[str],
     now_ms: int,
-) -> tuple[int, int]:
+) -> tuple[int, int] | None:
     """Replace one symbol-day's bars, recomputed from the trades `read_trade_ids`, without losing the stream's.
+
+    When the symbol-day's trades expired in part (`partly_expired`), its bars are kept as they are:
+    recomputed from what is left they would count only the rest of the day.
 
     The stream keeps writing while a day is recomputed: a batch stores its trades, then
     read-modify-writes the bars, skipping trades at or below a bar's source offset. Written as
@@ -157,13 +169,16 @@ def write_recomputed(
     reconcile repairs it.
 
     Returns:
-        (daily rows written, minute rows written).
+        (daily rows written, minute rows written), or None when the trades partly expired (nothing written).
     """
     day_key = (symbol, day)
     for _ in range(SWAP_ATTEMPTS):
         stored_daily = store.daily_aggregates([day_key]).get(day_key)
         stored_minutes = store.minute_bars_for_day(symbol, day)
-        covered = _covered(store.trades_for_day(symbol, day), stored_daily)
+        rows = store.trades_for_day(symbol, day)
+        if partly_expired(stored_minutes, rows):
+            return None
+        covered = _covered(rows, stored_daily)
         if not covered:
             return 0, 0
         covered_ids = {row.trade_id for row in covered}
@@ -208,14 +223,15 @@ def recompute_day(
     """Rebuild `day`'s daily aggregates and minute bars from its trades (backfill / reconciliation).
 
     Only bars of trades still stored are rewritten, and only where they differ; trades the stream
-    stores meanwhile are folded in (`write_recomputed`). Bars without trades are kept: trades expire
+    stores meanwhile are folded in (`write_recomputed`). Bars without trades are kept, and so are all
+    bars of a symbol whose trades expired in part: trades expire
     (TTL) long before the aggregates, so a missing trade means "expired", never "did not happen"
     (deleting them would erase every day older than the trades' TTL). With a `calendar`, trades whose
     trading day under it is not `day` are counted as misdated (they stay in the day they were stored under).
 
     Returns:
         Symbols recomputed, trades read, rows written, the symbols whose stored daily bar differed,
-        the symbols whose trades expired (aggregates kept) and the misdated trade count.
+        the symbols whose trades expired in whole or part (aggregates kept) and the misdated trade count.
     """
     updated_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     previous = store.daily_aggregates_for_day(day)
@@ -226,15 +242,17 @@ def recompute_day(
         rows = store.trades_for_day(symbol, day)
         if not rows:  # expired since they were listed
             continue
-        symbols.append(symbol)
         trades += len(rows)
         if calendar is not None:
             misdated += sum(1 for row in rows if calendar.trading_day(row.symbol, row.event_time_ms) != day)
         daily = fold_trades(rows, _symbol, updated_at_ms)[symbol]
-        if symbol not in previous or not same_bar(previous[symbol], daily):
-            changed.append(symbol)
         minutes = fold_trades(rows, _bucket_start, updated_at_ms)
         written = write_recomputed(store, symbol, day, daily, minutes, {row.trade_id for row in rows}, updated_at_ms)
+        if written is None:
+            continue
+        symbols.append(symbol)
+        if symbol not in previous or not same_bar(previous[symbol], daily):
+            changed.append(symbol)
         daily_rows += written[0]
         minute_rows += written[1]
     return RecomputeResult(

@@ -248,6 +248,23 @@ def test_checks_find_double_counts_and_the_impossible_vwap_they_cause(tmp_path):
         assert invalid_values(opened, date(2025, 10, 10)) == ([], 0)
 
 
+def test_aggregates_of_trades_expired_in_whole_or_part_are_counted_not_mismatches(tmp_path):
+    from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
+    from stock_platform.defs.processing_checks import aggregate_mismatches, expired_symbols
+
+    day = date(2025, 10, 9)
+    streamed = [
+        TradeRow(symbol, day, 1_760_000_000_000 + offset * 60_000, make_trade_id("market", 0, offset, 0), 10.0, 1.0, None, 0, 0, offset)
+        for offset, symbol in enumerate(["GONE", "PART", "PART", "AAPL"])
+    ]
+    store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
+    with store.open_store() as opened:
+        opened.upsert_daily_aggregates(fold_trades(streamed, daily_key))
+        opened.upsert_minute_bars(fold_trades(streamed, minute_key))
+        opened.write_trades(streamed[2:])  # the TTL took the earliest trades: all of GONE's, PART's first
+        assert (aggregate_mismatches(opened, day), expired_symbols(opened, day)) == ([], ["GONE", "PART"])
+
+
 def test_trades_checks_pass_when_no_stream_runs(tmp_path):
     store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
     _seed_store(store, date(2025, 10, 9), double_count=False)

@@ -64,16 +64,22 @@ def test_differences_name_missing_extra_and_differing_rows():
 
 
 @pytest.mark.e2e
-def test_reconcile_keeps_the_aggregates_of_trades_that_expired(spark, store):
-    # What the trades' 30-day TTL leaves of an old day: its bars, no trades (daily_aggregates has no TTL).
-    expired = [trade(1, 7.0, 2.0, T0), trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)]
-    store.upsert_daily_aggregates(fold_trades(expired, daily_key, now_ms=1))
-    store.upsert_minute_bars(fold_trades(expired, minute_key, now_ms=1))
+def test_reconcile_keeps_the_aggregates_of_trades_that_expired_in_whole_or_part(spark, store):
+    # What the trades' 30-day TTL leaves of an old day: its bars (daily_aggregates has no TTL), no trades
+    # of AAPL and GONE, and of PART only the trades after its first minute (the earliest expire first).
+    streamed = [trade(1, 7.0, 2.0, T0), trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1),
+                trade(4, 6.0, 1.0, T0 - 120_000, symbol="PART", partition=3), trade(5, 9.0, 1.0, T0, symbol="PART", partition=3)]  # fmt: skip
+    store.upsert_daily_aggregates(fold_trades(streamed, daily_key, now_ms=1))
+    store.upsert_minute_bars(fold_trades(streamed, minute_key, now_ms=1))
+    store.write_trades(streamed[3:])
     write_trade_batch(store, [trade(3, 10.0, 1.0, T0, symbol="MSFT", partition=2)], now_ms=1)
     outcome = reconcile_day(spark, store, DAY, now_ms=T0)
-    assert (outcome["symbols"], outcome["trades_expired_aggregates_kept"]) == (1, 2)
-    assert set(store.daily_aggregates_for_day(DAY)) == {"AAPL", "GONE", "MSFT"}
-    assert store.minute_bars(fold_trades(expired, minute_key)) == fold_trades(expired, minute_key, now_ms=1)
+    assert (outcome["symbols"], outcome["trades_expired_aggregates_kept"]) == (1, 3)
+    daily = store.daily_aggregates_for_day(DAY)
+    assert {symbol: bar for symbol, bar in daily.items() if symbol != "MSFT"} == {
+        symbol: bar for (symbol, _), bar in fold_trades(streamed, daily_key, now_ms=1).items()
+    }
+    assert store.minute_bars(fold_trades(streamed, minute_key)) == fold_trades(streamed, minute_key, now_ms=1)
 
 
 @pytest.mark.e2e

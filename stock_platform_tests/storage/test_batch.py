@@ -98,19 +98,28 @@ def test_recompute_rewrites_the_bars_that_differ_from_trades(store):
     assert store.minute_bars_for_day("AAPL", DAY) == {**streamed[1], first_bucket: replace(streamed[1][first_bucket], updated_at_ms=T0)}
 
 
-def test_recompute_keeps_the_aggregates_of_trades_that_expired(store):
-    # Bars without trades are what the trades' TTL leaves behind: a whole expired symbol, and a minute
-    # whose trades expired before the rest of the day's.
-    expired = fold_trades([trade(1, 7.0, 2.0, T0 - 120_000), trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)], minute_key, now_ms=1)
-    store.upsert_minute_bars(expired)
-    expired_daily = fold_trades([trade(2, 8.0, 1.0, T0, symbol="GONE", partition=1)], daily_key, now_ms=1)
-    store.upsert_daily_aggregates(expired_daily)
-    write_trade_batch(store, [trade(3, 10.0, 1.0, T0)], now_ms=1)
+def _expired(store, rows, left):
+    """What the trades' TTL leaves of streamed `rows`: their bars, and only the trades `left`."""
+    store.upsert_daily_aggregates(fold_trades(rows, daily_key, now_ms=1))
+    store.upsert_minute_bars(fold_trades(rows, minute_key, now_ms=1))
+    store.write_trades(left)
+
+
+def test_recompute_keeps_the_aggregates_of_trades_that_expired_in_whole_or_part(store):
+    # Trades expire by write time, the earliest first: PART lost its first minute's trades, GONE all.
+    part = [trade(1, 7.0, 2.0, T0 - 120_000, symbol="PART"), trade(2, 9.0, 1.0, T0, symbol="PART")]
+    _expired(store, part, part[1:])
+    gone = [trade(3, 8.0, 1.0, T0, symbol="GONE", partition=1)]
+    _expired(store, gone, [])
+    write_trade_batch(store, [trade(4, 10.0, 1.0, T0)], now_ms=1)
+    store.upsert_daily_aggregates({("AAPL", DAY): replace(store.daily_aggregates_for_day(DAY)["AAPL"], volume=5.0)})
     result = recompute_day(store, DAY, now_ms=T0)
-    assert (result.symbols, result.expired_symbols) == (["AAPL"], ["GONE"])
-    assert store.daily_aggregates([("GONE", DAY)]) == expired_daily
-    assert store.minute_bars_for_day("GONE", DAY) == {T0 - T0 % 60_000: expired[("GONE", DAY, T0 - T0 % 60_000)]}
-    assert (T0 - 120_000) - (T0 - 120_000) % 60_000 in store.minute_bars_for_day("AAPL", DAY)
+    assert (result.symbols, result.changed_symbols, result.expired_symbols) == (["AAPL"], ["AAPL"], ["GONE", "PART"])
+    assert result.daily_rows == 1
+    for symbol, rows in (("PART", part), ("GONE", gone)):
+        assert store.daily_aggregates([(symbol, DAY)]) == fold_trades(rows, daily_key, now_ms=1)
+        assert store.minute_bars(fold_trades(rows, minute_key)) == fold_trades(rows, minute_key, now_ms=1)
+    assert store.daily_aggregates_for_day(DAY)["AAPL"].volume == 1.0
 
 
 # The stream's batch lands after the reconcile read the day's trades, or after a round read the bars
