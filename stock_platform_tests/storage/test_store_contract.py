@@ -66,6 +66,23 @@ def test_minute_bars_upsert_and_read(store):
     assert list(by_bucket) == sorted(key[2] for key in bars)
 
 
+def test_compare_and_set_writes_only_bars_still_as_read(store):
+    read = bar(1.0)
+    store.upsert_daily_aggregates({("AAPL", DAY): read, ("MSFT", DAY): read})
+    store.upsert_minute_bars({("AAPL", DAY, T0): read})
+    moved_on = replace(read, trade_count=2, volume=2.0)  # another writer folded a trade in meanwhile
+    store.upsert_daily_aggregates({("MSFT", DAY): moved_on})
+    conflicts = store.compare_and_set_bars(
+        {("AAPL", DAY): (read, bar(5.0)), ("MSFT", DAY): (read, bar(6.0)), ("NVDA", DAY): (None, bar(7.0))},
+        {("AAPL", DAY, T0): (read, bar(8.0)), ("AAPL", DAY, T0 + 60_000): (read, bar(9.0))},
+    )
+    assert sorted(conflicts) == [("AAPL", DAY, T0 + 60_000), ("MSFT", DAY)]
+    assert store.daily_aggregates_for_day(DAY) == {"AAPL": bar(5.0), "MSFT": moved_on, "NVDA": bar(7.0)}
+    assert store.minute_bars_for_day("AAPL", DAY) == {T0: bar(8.0)}
+    assert store.compare_and_set_bars({("NVDA", DAY): (None, bar(1.0))}, {}) == [("NVDA", DAY)]
+    assert store.compare_and_set_bars({}, {}) == []
+
+
 def test_latest_trade_time_is_the_newest_folded_into_daily_bars(store):
     assert store.latest_trade_time_ms() is None
     store.upsert_daily_aggregates({("AAPL", DAY): bar(1.0, event_time_ms=T0 + 5), ("MSFT", DAY): bar(1.0, event_time_ms=T0 + 9)})
