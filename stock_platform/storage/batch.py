@@ -166,7 +166,10 @@ def write_recomputed(
     them after (in Cassandra; in SQLite a batch is one transaction) or read them from the Redis cache
     before the job invalidated the day replaces the correction with its own fold. No trade is lost
     (that fold has all the stream applied), `aggregates_match_trades` shows it and the next
-    reconcile repairs it.
+    reconcile repairs it. Without a stored daily bar there is no offset to stop at, so every visible
+    trade goes in: should the stream be writing that symbol's very first batch of the day just then
+    and a Cassandra read see it only in part, the stream would skip the rest of it (the check shows
+    that too).
 
     Returns:
         (daily rows written, minute rows written), or None when the trades partly expired (nothing written).
