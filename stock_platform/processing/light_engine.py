@@ -67,7 +67,10 @@ class LightEngine:
     def _consumer(self) -> Consumer:
         return Consumer(
             self._kafka.consumer_config(
-                self._settings.group_id, **{"enable.partition.eof": False, "fetch.wait.max.ms": 20, "client.id": "light-engine"}
+                self._settings.group_id,
+                # "error", not "earliest": retention deleting records the engine has not fetched yet must be
+                # reported (process_batch) rather than read past by a silent reset to the earliest offset.
+                **{"enable.partition.eof": False, "fetch.wait.max.ms": 20, "client.id": "light-engine", "auto.offset.reset": "error"},
             )
         )
 
@@ -99,6 +102,13 @@ class LightEngine:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError._AUTO_OFFSET_RESET:
+                    # The next offset to fetch was deleted while running. This batch is dropped unwritten and
+                    # every partition is assigned again from its committed offset, which reports the gap
+                    # (WARNING line, skipped_messages) exactly as a restart does; the rest is read again.
+                    logger.info("Kafka no longer holds offsets the light engine was reading (%s); reassigning", error.str())
+                    self._assign_from_committed(consumer)
+                    return 0
                 raise KafkaException(error)
             partition, offset = message.partition(), message.offset()
             decoded = self._decoder.decode(

@@ -4,6 +4,7 @@ import logging
 import threading
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
@@ -101,6 +102,36 @@ def test_light_engine_skips_what_retention_deleted_and_reports_the_count(topics,
     assert f"stock-platform stream-reset light --topic {topics.market} --group {topics.group}" in line
     assert stats.totals["skipped_messages"] == deleted > 0
     assert first < len(writer.rows) < first + len(later)
+
+
+def test_light_engine_reports_what_retention_deletes_while_it_runs_instead_of_reading_past_it(topics, caplog):
+    for seed in range(30):  # one frame per flush: record batches of one message, so fetches stay small
+        produce_frames(topics.kafka, topics.market, 1, seed=seed)
+    total = sum(end for _, end in topic_state(topics.kafka, topics.market).watermarks.values())
+    # Tiny fetches and fetch queue, so the records deleted below have not already been fetched into the client.
+    small_fetches = {
+        "message.max.bytes": "1000", "fetch.max.bytes": "1024", "max.partition.fetch.bytes": "256", "queued.max.messages.kbytes": "1",
+    }  # fmt: skip
+    kafka = replace(topics.kafka, client_overrides=small_fetches)
+    stats, writer = StreamStats("light"), RecordingWriter()
+    settings = LightEngineSettings(topic=topics.market, group_id=topics.group, max_batch_messages=3)
+    engine = LightEngine(kafka, settings, TradeDecoder(topics.market, utc_day), TradeSink(writer, None, stats))
+    caplog.set_level(logging.WARNING)
+    stop, deadline, deleted = threading.Event(), time.monotonic() + 60, []
+    filled = {partition for partition, (_, end) in topic_state(topics.kafka, topics.market).watermarks.items() if end}
+
+    def tick():
+        # Once every partition has a committed position, retention deletes all but the last 2 records of each.
+        if not deleted and filled <= {row.kafka_partition for row in writer.rows.values()}:
+            deleted.append(_delete_unread_records(topics, {p: (0, 0) for p in range(4)}, keep_last=2))
+        if stats.totals["messages"] + stats.totals["skipped_messages"] >= total or time.monotonic() > deadline:
+            stop.set()
+
+    engine.run(stop, tick)
+    # Every message was either processed or reported as skipped, none read past silently.
+    assert stats.totals["skipped_messages"] > 0
+    assert stats.totals["messages"] + stats.totals["skipped_messages"] == total
+    assert any("retention deleted" in record.getMessage() for record in caplog.records)
 
 
 def test_light_engine_reads_a_recreated_topic_from_its_start(topics):
