@@ -53,7 +53,8 @@ class _Supervisor:
         self._node, self._keyspace, self._kafka, self._settings = node, keyspace, kafka, settings
         self.stop = threading.Event()
         self.launches = 0
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # engine runs that failed (the store gave up on a write)
+        self.connect_failures = 0  # relaunches that could not even connect while the node was down
         self.rows_written = 0
         self.write_times: list[float] = []
         self._thread = threading.Thread(target=self._loop, name="engine-supervisor", daemon=True)
@@ -70,6 +71,11 @@ class _Supervisor:
             try:
                 # Short timeouts and few attempts: the store gives up within seconds, so the outage is a failed run.
                 store = CassandraMarketStore(node_settings(self._node, self._keyspace, request_timeout_s=5, connect_timeout_s=5, attempts=3))
+            except Exception:  # noqa: BLE001 - the node is still down: try again, like the keeper's next tick
+                self.connect_failures += 1
+                self.stop.wait(2.0)
+                continue
+            try:
                 self.launches += 1
                 sink = TradeSink(partial(self._write, store), None, StreamStats("light"))
                 run_light(self._kafka, self._settings, utc_day, sink, self.stop, lambda: None)
@@ -166,13 +172,16 @@ def test_stream_survives_a_30s_store_outage_with_every_trade_once(kafka_broker, 
     _report({
         "fault": "store_outage", "engine": "light", "outage_s": round(outage_s, 1), "node_down_before_restart_s": round(restart_at - down_at, 1), "trades_produced": len(produced),
         "trades_lost": lost, "duplicates": duplicates, "recovery_s": round(recovery_s, 1), "caught_up_s": round(caught_up_s, 1),
-        "engine_launches": engine.launches, "engine_failures": len(engine.failures),
+        "engine_launches": engine.launches, "engine_run_failures": len(engine.failures),
+        "relaunches_refused_while_down": engine.connect_failures, "stream_behaviour": "fails, relaunched",
+        "run_failure": engine.failures[0][:160] if engine.failures else None,
     })  # fmt: skip
     assert outage_s >= OUTAGE_S
     assert lost == 0 and duplicates == 0
     assert len(stored) == len(produced)
     # The stream failed during the outage and was relaunched (the store gives up after its retries).
     assert engine.launches >= 2 and engine.failures, engine.failures
+    assert all("StoreUnavailableError" in failure or "NoHostAvailable" in failure for failure in engine.failures), engine.failures
     expected_bars = _expected_daily(produced)
     assert set(bars) == set(expected_bars)
     for key, want in expected_bars.items():
