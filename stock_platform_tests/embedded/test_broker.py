@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from stock_platform.embedded.broker import BrokerStartError, LocalKafkaBroker
+from stock_platform.embedded.broker import BrokerStartError
 from stock_platform.embedded.process import stop_process
 
 
