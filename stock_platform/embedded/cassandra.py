@@ -82,8 +82,10 @@ class LocalCassandraNode(JvmServer):
             "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
             "authenticator": "AllowAllAuthenticator",
             "authorizer": "AllowAllAuthorizer",
-            "commitlog_sync": "periodic",
-            "commitlog_sync_period": "10000ms",
+            # "batch": a write is acknowledged once its commit log section is on disk. With Cassandra's default
+            # "periodic" a SIGKILLed node lost its last ~70 ms of acknowledged writes (measured: 50 of 2,517),
+            # which a cluster covers with replicas but a single node cannot. Concurrent writes share one fsync.
+            "commitlog_sync": "batch",
             "commitlog_segment_size": "32MiB",
             "seed_provider": [
                 {"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",

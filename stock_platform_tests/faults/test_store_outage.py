@@ -133,11 +133,16 @@ def test_stream_survives_a_30s_store_outage_with_every_trade_once(kafka_broker, 
         with admin_session(node) as admin:
             apply_schema(admin, render_schema(SchemaSettings(keyspace=keyspace)))
         produced = produce_frames(kafka, topic, 40, seed=3)
-        settings = LightEngineSettings(topic=topic, group_id=unique_name("group"), max_batch_messages=50)
+        settings = LightEngineSettings(topic=topic, group_id=unique_name("group"), max_batch_messages=5)
         with _Supervisor(node, keyspace, kafka, settings) as engine:
             engine.wait_for_rows(len(produced), 180)
 
-            node.kill()  # a crash: the commit log, not a clean shutdown, must keep what was acknowledged
+            # A crash while the engine writes a fresh burst: the commit log, not a clean shutdown, must keep
+            # every write the node acknowledged (the engine committed those offsets and will not replay them).
+            written_before = engine.rows_written
+            produced += produce_frames(kafka, topic, 30, seed=99)
+            engine.wait_for_rows(written_before + 1, 60)
+            node.kill()
             down_at = time.monotonic()
             # Trades keep arriving in Kafka for the whole outage.
             seed = 100
