@@ -102,6 +102,7 @@ def _run_light_engine(bootstrap_servers: str, topic: str, group: str, expected_r
 
 
 @pytest.mark.e2e
+@pytest.mark.faults
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_committed_offsets_are_honoured_after_a_broker_restart(kafka_broker_factory, unique_name, how):
     broker = kafka_broker_factory().start()

@@ -49,6 +49,7 @@ class _SteadyStream:
 
 
 @pytest.mark.e2e
+@pytest.mark.faults
 def test_a_broker_killed_mid_window_stops_the_ingest_within_the_message_timeout(kafka_broker_factory, unique_name):
     broker = kafka_broker_factory().start()
     market = unique_name("market")

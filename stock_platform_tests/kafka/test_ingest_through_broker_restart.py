@@ -72,6 +72,7 @@ def _sequences_per_symbol(bootstrap_servers: str, topic: str) -> dict[str, list[
 
 
 @pytest.mark.e2e
+@pytest.mark.faults
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_restarting_the_broker_mid_stream_loses_and_duplicates_nothing(kafka_broker_factory, unique_name, how):
     broker = kafka_broker_factory().start()

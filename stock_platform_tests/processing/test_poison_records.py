@@ -86,6 +86,7 @@ def run_light(engine, writer, expected) -> None:
     engine.run(stop, lambda: stop.set() if len(writer.rows) >= expected else None)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("kind", sorted(POISON))
 def test_the_light_engine_dead_letters_a_poison_record_and_stores_the_trades_around_it(topics, kind):
     expected = produce_around_poison(topics, [kind])
@@ -96,6 +97,7 @@ def test_the_light_engine_dead_letters_a_poison_record_and_stores_the_trades_aro
 
 
 @pytest.mark.e2e
+@pytest.mark.faults
 def test_the_spark_engine_dead_letters_every_poison_kind_and_stores_the_trades_around_them(spark, topics, tmp_path):
     kinds = sorted(POISON)
     expected = produce_around_poison(topics, kinds)
