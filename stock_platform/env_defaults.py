@@ -27,7 +27,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "CASSANDRA_PASSWORD": "",
     "CASSANDRA_TLS": "false",
     "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
-    "GRAFANA_URL": "http://127.0.0.1:3000",
+    "GRAFANA_URL": "http://127.0.0.1:3001",
     "GRAFANA_API_TOKEN": "",
     "STREAM_ENGINE": "spark",
     "SPARK_MASTER": "local[*]",

@@ -29,7 +29,8 @@ CASSANDRA_DATASOURCE_UID = "stock-platform-cassandra"
 class GrafanaResource(dg.ConfigurableResource):
     """A Grafana server reached through its HTTP API with a service-account token."""
 
-    url: str = Field(default="http://127.0.0.1:3000", description="Grafana root URL (GRAFANA_URL).")
+    # 3001, not Grafana's own 3000: locally that port is the Dagster UI's (`stock-platform dev --port`).
+    url: str = Field(default="http://127.0.0.1:3001", description="Grafana root URL (GRAFANA_URL).")
     api_token: str = Field(default="", repr=False, description="Secret: GRAFANA_API_TOKEN through dg.EnvVar only.")
     folder_uid: str = Field(default="stock-platform", description="Folder the dashboards are provisioned into.")
     folder_title: str = "Stock Platform"
