@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
     topics.add_argument("--replication-factor", type=int, default=1)
+    from stock_platform.cli.dry_run import add_arguments as add_dry_run_arguments
+
+    add_dry_run_arguments(
+        commands.add_parser(
+            "ingest-dry-run", help="read Finnhub (or the simulator), validate as the ingest does, print counts; no Kafka"
+        )
+    )
     reset = commands.add_parser(
         "stream-reset", help="forget where the stream processor was, so its next run starts at the earliest offsets in Kafka"
     )
@@ -65,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         engines = [name.strip() for name in args.engines.split(",") if name.strip()]
         print(json.dumps(run_benchmark(engines, args.backlog_trades, args.rate, args.seconds)), flush=True)
         return 0
+    if args.command == "ingest-dry-run":
+        from stock_platform.cli.dry_run import run as run_dry_run
+
+        return run_dry_run(args)
     if args.command == "fetch-jars":
         return _fetch_jars(args.components)
     if args.command == "stream-reset":
