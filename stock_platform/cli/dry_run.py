@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from contextlib import contextmanager
 
 from stock_platform.embedded.process import ServerStartError, start_announcing_server, stop_process
-from stock_platform.env_defaults import ENV_DEFAULTS
 
 if TYPE_CHECKING:
     from stock_platform.core.ingest_dry_run import IntervalReport
@@ -97,18 +96,18 @@ def _endpoint(url: str | None, rate: float, note: Callable[[str], None]) -> Iter
         stop_process(simulator)
 
 
-def _choose_url(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
-    """The endpoint to read; None means start a simulator (no key and no URL configured)."""
+def _choose_url(args: argparse.Namespace, environ: dict[str, str], finnhub_url: str) -> str | None:
+    """The endpoint to read; None means start a simulator (no key and no URL configured, as `make dev` does)."""
     if args.url:
         return args.url
     if "FINNHUB_WS_URL" in environ:
         return environ["FINNHUB_WS_URL"]
-    return ENV_DEFAULTS["FINNHUB_WS_URL"] if environ.get("FINNHUB_API_KEY") else None
+    return finnhub_url if environ.get("FINNHUB_API_KEY") else None
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the dry run; returns the exit code (1 with one line on stderr when the endpoint or token is bad)."""
-    # Imported here so that `stock-platform --help` and the other commands do not load the ingest and Dagster.
+    # Imported here so that building the parser of every command does not load the ingest and Dagster.
     from stock_platform.core.finnhub_ws import FinnhubAuthError
     from stock_platform.core.ingest_dry_run import (
         EndpointUnreachableError,
@@ -117,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         redact,
         run_dry_run,
     )
+    from stock_platform.env_defaults import ENV_DEFAULTS
     from stock_platform.resources.finnhub import FinnhubConfigError, FinnhubResource
 
     environ = dict(os.environ)
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     def emit(report: IntervalReport) -> None:
         print(report.as_json() if args.json else report.as_text(), flush=True)
 
-    url = _choose_url(args, environ)
+    url = _choose_url(args, environ, ENV_DEFAULTS["FINNHUB_WS_URL"])
     try:
         with _interrupts_stop(), _quiet_dead_letter_warnings(), _endpoint(url, args.simulator_rate, note) as ws_url:
             finnhub = FinnhubResource(api_key=token, ws_url=ws_url, symbols=symbols)

@@ -27,6 +27,8 @@ from stock_platform.core.validation import TradeValidator
 COUNTS = ("frames", "trades", "messages", "dead_letters", "rejected_trades", "pings", "finnhub_errors", "reconnects")
 _SHOWN_CHARS = 200
 _SLIVER_S = 1.0
+_MAX_GROUPS = 50
+_OTHER_RULE = "(other reasons)"
 _TRADES_REJECTED = re.compile(r"^\d+ of \d+ trades rejected: ")
 # "AAPL: price -1.0 is not a number in (0, 1e+09]" -> "price is not a number in (0, 1e+09]": the symbol and the
 # quoted value differ per trade, the rule does not. A reason of another shape is grouped by its whole text.
@@ -110,8 +112,7 @@ class IntervalReport:
             f"(rejected trades {counts['rejected_trades']:,}), pings {counts['pings']:,}, reconnects {counts['reconnects']:,}"
         ]
         for group in self.reasons:
-            unit = "trade" if group.kind == "trade" else "frame"
-            lines.append(f"  {group.count:>6,} {unit}{'s' if group.count != 1 else ' '}  {group.rule}")
+            lines.append(f"  {group.count:>6,} {group.kind}{'s' if group.count != 1 else ' '}  {group.rule}")
             lines.append(f"           e.g. {group.example}  in frame {group.frame}")
         lines.extend(f"  sample  {sample}" for sample in self.samples)
         if self.final:
@@ -156,9 +157,12 @@ class DryRunRecorder:
 
     def _add(self, kind: str, rule: str, reason: str, raw: str | bytes) -> None:
         for groups in (self._interval, self._run):
-            group = groups.get((kind, rule))
+            key = (kind, rule)
+            if key not in groups and len(groups) >= _MAX_GROUPS:
+                key = (kind, _OTHER_RULE)  # a feed with a new reason per frame must not grow this without bound
+            group = groups.get(key)
             if group is None:
-                groups[(kind, rule)] = ReasonCount(kind, rule, 1, shown(reason), shown(raw))
+                groups[key] = ReasonCount(kind, key[1], 1, shown(reason), shown(raw))
             else:
                 group.count += 1
 

@@ -8,6 +8,7 @@ import pytest
 import websocket
 
 from stock_platform.core import finnhub_ws
+from stock_platform.core.avro_codec import DeadLetterCodec
 from stock_platform.core.finnhub_ws import FinnhubAuthError, StreamSettings
 from stock_platform.core.ingest_dry_run import (
     DryRunRecorder,
@@ -134,6 +135,16 @@ def test_each_interval_samples_at_most_n_of_its_own_frames(samples):
     _, second = recorder.drain()
     assert len(first) == samples and all(sample.startswith("first-") for sample in first)
     assert second == (["second"] if samples else [])
+
+
+def test_reason_groups_are_bounded_and_the_rest_lumped_together():
+    recorder = DryRunRecorder("dead", 0)
+    codec = DeadLetterCodec()
+    for number in range(60):
+        recorder.produced("dead", codec.encode(b"{}", f"unknown frame type 'kind-{number}'", "simulator", NOW_MS))
+    reasons, _ = recorder.drain()
+    assert len(reasons) == 51 and (reasons[0].rule, reasons[0].count) == ("(other reasons)", 10)
+    assert len(recorder.run_reasons()) == 51
 
 
 def test_counts_and_reasons_match_what_the_ingest_would_produce(connections):
