@@ -21,9 +21,9 @@ ENV_PLACEHOLDER = re.compile(r"^\$\{[A-Z0-9_]+\}$")
 
 
 def _pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every pod spec the manifests define, including Spark's executor pod template."""
+    """Every pod spec the manifests define (Jobs, Deployments), including Spark's executor pod template."""
     for doc in docs:
-        if doc["kind"] == "Job":
+        if doc["kind"] in {"Job", "Deployment"}:
             yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
         if doc["kind"] == "ConfigMap" and "executor-pod-template.yaml" in doc.get("data", {}):
             yield "spark-executor", yaml.safe_load(doc["data"]["executor-pod-template.yaml"])["spec"]
