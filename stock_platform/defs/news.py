@@ -12,9 +12,11 @@ import dagster as dg
 from pydantic import Field
 
 from stock_platform.core.finnhub_ws import FinnhubAuthError
+from stock_platform.core.market_hours import US_EQUITIES, Market, assess_freshness, market_of, previous_session_open
 from stock_platform.core.news_poll import SymbolPollResult, poll_news
 from stock_platform.core.news_schedule import NewsCursor, NewsPollSettings, SymbolWindow, news_window, plan_poll
 from stock_platform.defs.keeper import IN_PROGRESS_STATUSES
+from stock_platform.defs.processing_checks import freshness_result
 from stock_platform.defs.provenance import CODE_VERSION, run_provenance
 from stock_platform.resources.finnhub import FinnhubConfigError, FinnhubResource
 from stock_platform.resources.storage import MarketStoreResource
@@ -23,7 +25,10 @@ NEWS_KEY = dg.AssetKey("news")
 NEWS_JOB_NAME = "news_job"
 POLL_SETTINGS = NewsPollSettings()
 SENSOR_INTERVAL_S = 60
-# One symbol is polled every `symbol_interval_s`; three missed polls make the table stale.
+NEWS_FRESHNESS_CHECK = "fresh_while_market_open"
+# One symbol is polled every `symbol_interval_s`; three missed polls make the table stale. This policy
+# watches that polls happen (around the clock: news comes at weekends too); whether articles arrive is
+# the market-hours check `fresh_while_market_open`.
 FRESHNESS_FAIL_WINDOW = timedelta(seconds=3 * POLL_SETTINGS.symbol_interval_s)
 _MATERIALIZATIONS_PER_TICK = 100
 # A changed Finnhub format could reject every item of every poll: log a sample, count all in the metadata.
@@ -161,11 +166,47 @@ def news_has_no_duplicate_articles(market_store: MarketStoreResource) -> dg.Asse
     )
 
 
+def news_cutoffs(market: Market, now: datetime) -> tuple[datetime | None, None]:
+    """While NYSE is open, a company has had news since the previous session's open (Monday: since Friday's).
+
+    Company news follows the trading day; a day and a session without any is worth a look, not an
+    incident, so stale news only warns.
+    """
+    return previous_session_open(market, now), None
+
+
+def build_news_freshness_check(clock: Callable[[], float] = time.time) -> dg.AssetChecksDefinition:
+    """The market-hours freshness check of `news`, reading the time from `clock`."""
+
+    @dg.asset_check(
+        asset=NEWS_KEY,
+        name=NEWS_FRESHNESS_CHECK,
+        description="While NYSE is open (09:30-16:00 New York on NYSE trading days, 13:00 on early closes), each "
+        "configured US-equity symbol has an article published since the previous session's open; warns otherwise. "
+        "Passes on weekends, holidays and outside hours, saying when NYSE closed and opens next. "
+        "Exchange-prefixed symbols (crypto, forex) have no company news and are not checked.",
+    )
+    def _news_fresh(market_store: MarketStoreResource, finnhub: FinnhubResource) -> dg.AssetCheckResult:
+        now = datetime.fromtimestamp(clock(), timezone.utc)
+        configured = finnhub.symbol_list()
+        symbols = [symbol for symbol in configured if market_of(symbol) is US_EQUITIES]
+        with market_store.open_store() as store:
+            newest = {symbol: store.latest_news_time_ms(symbol) for symbol in symbols}
+        report = assess_freshness(symbols, newest, now, news_cutoffs, "article")
+        others = sorted(set(configured) - set(symbols))
+        return freshness_result(report, now, symbols_without_company_news=dg.MetadataValue.text(", ".join(others) or "none"))
+
+    return _news_fresh
+
+
+news_fresh_while_market_open = build_news_freshness_check()
+
 news_job = dg.define_asset_job(
     NEWS_JOB_NAME,
     selection=dg.AssetSelection.assets(NEWS_KEY).without_checks()
-    | dg.AssetSelection.checks(news_has_no_duplicate_articles),
-    description="Polls Finnhub company news for the symbols in the run config and writes table `news`.",
+    | dg.AssetSelection.checks(news_has_no_duplicate_articles, news_fresh_while_market_open),
+    description="Polls Finnhub company news for the symbols in the run config, writes table `news`, then checks "
+    "it for duplicates and market-hours freshness.",
 )
 
 
@@ -248,6 +289,6 @@ def build_news_poller(
 news_poller = build_news_poller()
 
 news_assets = [news]
-news_checks = [news_has_no_duplicate_articles]
+news_checks = [news_has_no_duplicate_articles, news_fresh_while_market_open]
 news_jobs = [news_job]
 news_sensors = [news_poller]

@@ -1,22 +1,32 @@
-"""Data checks of the stream's tables: aggregates agree with trades, values are valid, trades are fresh."""
+"""Data checks of the stream's tables: aggregates agree with trades, values are valid, data is fresh while markets are open."""
 
 import math
 import time
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import dagster as dg
 
 from stock_platform.core.aggregation import BarState, fold_trades
+from stock_platform.core.market_hours import FreshnessReport, age_cutoffs, assess_freshness, format_age
 from stock_platform.core.models import TradeRow
+from stock_platform.core.trading_day import TradingCalendar
 from stock_platform.defs.processing_assets import DAILY_AGGREGATES_KEY, STREAM_JOB_NAME, TRADES_KEY, trading_days
+from stock_platform.resources.finnhub import FinnhubResource
+from stock_platform.resources.spark import StreamProcessorResource
 from stock_platform.resources.storage import MarketStoreResource
 from stock_platform.storage.base import MarketStore
 from stock_platform.storage.batch import partly_expired, same_bar
 
 TRADES_CHECKS_JOB_NAME = "trades_checks"
-# The stream reports every 30 s while it writes; five minutes of silence means it is stuck or starved.
-FRESHNESS_LIMIT_S = 300.0
+# A liquid symbol trades every few seconds while its market is open: five minutes without a new trade is
+# worth a look, fifteen mean the feed, the ingest or the stream is down.
+FRESH_WARN_AFTER = timedelta(minutes=5)
+FRESH_FAIL_AFTER = timedelta(minutes=15)
+# The name from before market hours were known, kept: the UI's check history and alerts are keyed by it.
+TRADES_FRESHNESS_CHECK = "fresh_while_streaming"
+AGGREGATES_FRESHNESS_CHECK = "fresh_while_market_open"
 _SHOWN = 20
 _DAY_MS = 86_400_000
 _VWAP_SLACK = 1e-9
@@ -129,43 +139,122 @@ def valid_prices_and_volumes(market_store: MarketStoreResource) -> dg.AssetCheck
     return _result(problems, {"trades": trades, "trading_days": f"{newest - timedelta(days=1)}, {newest}"})
 
 
-@dg.asset_check(
-    asset=TRADES_KEY,
-    name="fresh_while_streaming",
-    description="While a stream_processor run is in progress (past its start-up), `trades` had an event in the last "
-    "few minutes: the stream is writing. Passes, saying so, when no stream runs.",
+# -- freshness that knows market hours
+def freshness_result(report: FreshnessReport, now: datetime, **extra: dg.MetadataValue) -> dg.AssetCheckResult:
+    """A market-hours freshness check's result: per-market status lines, the stale symbols and since when."""
+    metadata: dict[str, Any] = {f"market_{name}": dg.MetadataValue.text(line) for name, line in report.markets.items()}
+    metadata["symbols_expected_fresh"] = dg.MetadataValue.int(report.expected)
+    metadata["stale_symbols"] = dg.MetadataValue.int(len(report.stale))
+    if report.max_age is not None:
+        # The worst symbol's staleness as a number: the UI plots it across evaluations.
+        metadata["max_age_minutes"] = dg.MetadataValue.float(round(report.max_age.total_seconds() / 60, 1))
+    if report.stale:
+        metadata["stale"] = dg.MetadataValue.md("\n".join(f"- {line}" for line in report.stale[:_SHOWN]))
+    elif not report.expected:
+        metadata["status"] = dg.MetadataValue.text("no market of the configured symbols expects new data now")
+    metadata["evaluated_at"] = dg.MetadataValue.timestamp(now.timestamp())
+    severity = dg.AssetCheckSeverity.ERROR if report.failing else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(passed=not report.stale, severity=severity, metadata={**metadata, **extra})
+
+
+def newest_trades_ms(store: MarketStore, symbols: Sequence[str], now: datetime) -> dict[str, int]:
+    """Per symbol, the newest trade event time folded into its daily bars (written with the trades, per batch).
+
+    Read from the bars because they hold it in one row per symbol and day; reading `trades` would scan
+    whole partitions.
+    """
+    today = now.astimezone(timezone.utc).date()
+    # Any trading-day zone's current date is within a day of the UTC date.
+    keys = {(symbol, today + timedelta(days=shift)) for symbol in symbols for shift in (-1, 0, 1)}
+    newest: dict[str, int] = {}
+    for (symbol, _), bar in store.daily_aggregates(keys).items():
+        newest[symbol] = max(newest.get(symbol, 0), bar.last_trade_time_ms)
+    return newest
+
+
+def aggregates_updated_ms(
+    store: MarketStore, calendar: TradingCalendar, symbols: Sequence[str], now: datetime, fail_after: timedelta
+) -> dict[str, int]:
+    """Per symbol, when the bar of its current trading day was last written.
+
+    In the first `fail_after` of a trading day the previous day's bar counts too: today's appears with
+    the day's first trade.
+    """
+    now_ms = int(now.timestamp() * 1000)
+    then_ms = now_ms - int(fail_after.total_seconds() * 1000)
+    keys = {(symbol, calendar.trading_day(symbol, at)) for symbol in symbols for at in (then_ms, now_ms)}
+    updated: dict[str, int] = {}
+    for (symbol, _), bar in store.daily_aggregates(keys).items():
+        updated[symbol] = max(updated.get(symbol, 0), bar.updated_at_ms or bar.last_trade_time_ms)
+    return updated
+
+
+_HOURS = (
+    "US equities (plain symbols) on NYSE regular hours, 09:30-16:00 New York on NYSE trading days "
+    "(13:00 on early closes); forex providers' symbols 24/5; other exchange-prefixed (crypto) symbols 24/7"
 )
-def fresh_while_streaming(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    instance = context.instance
-    running = instance.get_run_records(
-        dg.RunsFilter(job_name=STREAM_JOB_NAME, statuses=[dg.DagsterRunStatus.STARTED]), limit=1
+
+
+def build_freshness_checks(
+    clock: Callable[[], float] = time.time,
+    warn_after: timedelta = FRESH_WARN_AFTER,
+    fail_after: timedelta = FRESH_FAIL_AFTER,
+) -> list[dg.AssetChecksDefinition]:
+    """The market-hours freshness checks of `trades` and `daily_aggregates`, reading the time from `clock`."""
+    cutoffs = age_cutoffs(warn_after, fail_after)
+    limits = f"warns after {format_age(warn_after)}, fails after {format_age(fail_after)}"
+
+    @dg.asset_check(
+        asset=TRADES_KEY,
+        name=TRADES_FRESHNESS_CHECK,
+        description=f"While its market is open, each configured symbol (FINNHUB_SYMBOLS) has a new trade: {limits} "
+        f"without one. Markets: {_HOURS}. Passes, saying when they close and open, while markets are closed.",
     )
-    if not running:
-        return dg.AssetCheckResult(passed=True, metadata={"stream_running": dg.MetadataValue.bool(False)})
-    now = time.time()
-    started = running[0].start_time or now
-    latest = instance.get_latest_materialization_event(TRADES_KEY)
-    last_event = max(latest.timestamp, started) if latest is not None else started
-    lag_s = now - last_event
-    return dg.AssetCheckResult(
-        passed=lag_s <= FRESHNESS_LIMIT_S,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "stream_running": dg.MetadataValue.bool(True),
-            "run_id": dg.MetadataValue.text(running[0].dagster_run.run_id),
-            "seconds_since_last_trades_event": dg.MetadataValue.float(round(lag_s, 1)),
-            "limit_seconds": dg.MetadataValue.float(FRESHNESS_LIMIT_S),
-        },
+    def trades_fresh(
+        context: dg.AssetCheckExecutionContext, market_store: MarketStoreResource, finnhub: FinnhubResource
+    ) -> dg.AssetCheckResult:
+        now = datetime.fromtimestamp(clock(), timezone.utc)
+        symbols = finnhub.symbol_list()
+        with market_store.open_store() as store:
+            newest = newest_trades_ms(store, symbols, now)
+        streaming = context.instance.get_run_records(
+            dg.RunsFilter(job_name=STREAM_JOB_NAME, statuses=[dg.DagsterRunStatus.STARTED]), limit=1
+        )
+        report = assess_freshness(symbols, newest, now, cutoffs, "trade")
+        # Says at a glance whether stale trades mean a stopped stream or a silent feed.
+        return freshness_result(report, now, stream_running=dg.MetadataValue.bool(bool(streaming)))
+
+    @dg.asset_check(
+        asset=DAILY_AGGREGATES_KEY,
+        name=AGGREGATES_FRESHNESS_CHECK,
+        description=f"While its market is open, each configured symbol's bar of the current trading day is being "
+        f"updated: {limits} without an update. Markets: {_HOURS}. Passes, saying when they close and open, "
+        "while markets are closed.",
     )
+    def aggregates_fresh(
+        market_store: MarketStoreResource, finnhub: FinnhubResource, stream_processor: StreamProcessorResource
+    ) -> dg.AssetCheckResult:
+        now = datetime.fromtimestamp(clock(), timezone.utc)
+        symbols = finnhub.symbol_list()
+        with market_store.open_store() as store:
+            updated = aggregates_updated_ms(store, stream_processor.calendar(), symbols, now, fail_after)
+        return freshness_result(assess_freshness(symbols, updated, now, cutoffs, "bar update"), now)
+
+    return [trades_fresh, aggregates_fresh]
 
 
-processing_checks = [aggregates_match_trades, valid_prices_and_volumes, fresh_while_streaming]
+fresh_while_streaming, aggregates_fresh_while_market_open = build_freshness_checks()
 
-# The unpartitioned checks, evaluated on a schedule so freshness is watched while the stream runs.
+
+processing_checks = [
+    aggregates_match_trades, valid_prices_and_volumes, fresh_while_streaming, aggregates_fresh_while_market_open,
+]  # fmt: skip
+
+# The unpartitioned checks, evaluated on a schedule so freshness is watched whether or not the stream runs.
 trades_checks_job = dg.define_asset_job(
     TRADES_CHECKS_JOB_NAME,
-    selection=dg.AssetSelection.checks(valid_prices_and_volumes, fresh_while_streaming),
-    description="Checks of `trades`: valid prices and volumes, freshness while the stream runs.",
+    selection=dg.AssetSelection.checks(valid_prices_and_volumes, fresh_while_streaming, aggregates_fresh_while_market_open),
+    description="Checks of `trades` and `daily_aggregates`: valid prices and volumes, freshness while markets are open.",
 )
 trades_checks_schedule = dg.ScheduleDefinition(
     name="trades_checks_schedule",

@@ -162,9 +162,11 @@ def test_exports_match_the_contract():
     assert {"finnhub", "market_store"} <= news_assets[0].required_resource_keys
 
 
-def test_news_job_runs_the_duplicate_check_with_the_asset(poller):
+def test_news_job_runs_the_duplicate_and_freshness_checks_with_the_asset(poller):
     job = _defs(poller).resolve_job_def(NEWS_JOB_NAME)
-    assert job.asset_layer.asset_graph.asset_check_keys == {dg.AssetCheckKey(NEWS_KEY, "news_has_no_duplicate_articles")}
+    assert job.asset_layer.asset_graph.asset_check_keys == {
+        dg.AssetCheckKey(NEWS_KEY, "news_has_no_duplicate_articles"), dg.AssetCheckKey(NEWS_KEY, "fresh_while_market_open"),
+    }  # fmt: skip
 
 
 def test_news_has_a_freshness_policy():

@@ -20,6 +20,7 @@ from stock_platform.defs.processing_assets import DAILY_AGGREGATES_KEY, MINUTE_B
 from stock_platform.defs.processing_checks import processing_checks
 from stock_platform.defs.provenance import CODE_VERSION, provenance_metadata
 from stock_platform.defs.resources import processing_resources
+from stock_platform.resources.finnhub import FinnhubResource
 from stock_platform.resources.grafana import GrafanaResource
 from stock_platform.resources.kafka import KafkaResource
 from stock_platform.resources.spark import SparkResource, StreamProcessorResource
@@ -49,7 +50,8 @@ def _defs(**resources):
         jobs=processing_jobs,
         sensors=processing_sensors,
         schedules=processing_schedules,
-        resources={**processing_resources(), "kafka": KafkaResource(bootstrap_servers="127.0.0.1:1"), "grafana": GrafanaResource(), **resources},
+        resources={**processing_resources(), "kafka": KafkaResource(bootstrap_servers="127.0.0.1:1"), "grafana": GrafanaResource(),
+                   "finnhub": FinnhubResource(symbols="AAPL"), **resources},  # fmt: skip
     )
 
 
@@ -265,15 +267,18 @@ def test_aggregates_of_trades_expired_in_whole_or_part_are_counted_not_mismatche
         assert (aggregate_mismatches(opened, day), expired_symbols(opened, day)) == ([], ["GONE", "PART"])
 
 
-def test_trades_checks_pass_when_no_stream_runs(tmp_path):
+def test_trades_checks_job_evaluates_validity_and_market_hours_freshness(tmp_path):
     store = EmbeddedStoreResource(data_dir=str(tmp_path), synchronous="OFF")
     _seed_store(store, date(2025, 10, 9), double_count=False)
-    result = _defs(market_store=store).resolve_job_def("trades_checks").execute_in_process()
+    result = _defs(market_store=store, stream_processor=StreamProcessorResource()).resolve_job_def("trades_checks").execute_in_process()
     evaluations = {
-        event.asset_check_evaluation_data.check_name: event.asset_check_evaluation_data
+        (event.asset_check_evaluation_data.asset_key.to_user_string(), event.asset_check_evaluation_data.check_name): event.asset_check_evaluation_data
         for event in result.all_events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    }
-    assert evaluations["valid_prices_and_volumes"].passed
-    assert evaluations["fresh_while_streaming"].passed
-    assert evaluations["fresh_while_streaming"].metadata["stream_running"].value is False
+    }  # fmt: skip
+    assert evaluations[("trades", "valid_prices_and_volumes")].passed
+    # Freshness depends on the wall clock (NYSE open or not): test_freshness.py pins the clock.
+    freshness = evaluations[("trades", "fresh_while_streaming")]
+    assert freshness.metadata["stream_running"].value is False
+    assert "market_us_equities" in freshness.metadata
+    assert ("daily_aggregates", "fresh_while_market_open") in evaluations
