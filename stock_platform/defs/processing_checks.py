@@ -20,10 +20,10 @@ from stock_platform.storage.base import MarketStore
 from stock_platform.storage.batch import partly_expired, same_bar
 
 TRADES_CHECKS_JOB_NAME = "trades_checks"
-# A liquid symbol trades every few seconds while its market is open: five minutes without a new trade is
-# worth a look, fifteen mean the feed, the ingest or the stream is down.
-FRESH_WARN_AFTER = timedelta(minutes=5)
-FRESH_FAIL_AFTER = timedelta(minutes=15)
+# A liquid symbol trades every few seconds while its market is open: ten minutes without a new trade (one
+# period of trades_checks_schedule) is worth a look, half an hour means the feed, ingest or stream is down.
+FRESH_WARN_AFTER = timedelta(minutes=10)
+FRESH_FAIL_AFTER = timedelta(minutes=30)
 # The name from before market hours were known, kept: the UI's check history and alerts are keyed by it.
 TRADES_FRESHNESS_CHECK = "fresh_while_streaming"
 AGGREGATES_FRESHNESS_CHECK = "fresh_while_market_open"

@@ -72,7 +72,7 @@ def test_open_market_with_stale_trades_fails_listing_the_stale_symbols_and_since
 
 def test_data_a_few_minutes_old_only_warns(store):
     for symbol in SYMBOLS.split(","):
-        _trade_at(store, symbol, TUESDAY_11AM - timedelta(minutes=7))
+        _trade_at(store, symbol, TUESDAY_11AM - timedelta(minutes=12))
     trades = _evaluate(store, TUESDAY_11AM)[("trades", "fresh_while_streaming")]
 
     assert not trades.passed
@@ -118,7 +118,7 @@ def test_crypto_stale_on_sunday_fails_while_us_equities_rest(store):
 
 def test_the_first_minutes_of_a_session_expect_no_data_yet(store):
     _trade_at(store, "AAPL", datetime(2026, 11, 30, 16, 0, tzinfo=NY))
-    trades = _evaluate(store, datetime(2026, 12, 1, 9, 32, tzinfo=NY), symbols="AAPL")[("trades", "fresh_while_streaming")]
+    trades = _evaluate(store, datetime(2026, 12, 1, 9, 38, tzinfo=NY), symbols="AAPL")[("trades", "fresh_while_streaming")]
 
     assert trades.passed
     assert trades.metadata["market_us_equities"].value.endswith("(1 symbols); no trade expected yet")
@@ -127,7 +127,7 @@ def test_the_first_minutes_of_a_session_expect_no_data_yet(store):
 def test_yesterdays_bar_counts_only_in_the_first_minutes_of_a_new_trading_day(store):
     _trade_at(store, "BINANCE:BTCUSDT", datetime(2026, 12, 1, 23, 59, 50, tzinfo=timezone.utc))
     just_after = _evaluate(store, datetime(2026, 12, 2, 0, 2, tzinfo=timezone.utc), symbols="BINANCE:BTCUSDT")
-    later = _evaluate(store, datetime(2026, 12, 2, 0, 20, tzinfo=timezone.utc), symbols="BINANCE:BTCUSDT")
+    later = _evaluate(store, datetime(2026, 12, 2, 0, 45, tzinfo=timezone.utc), symbols="BINANCE:BTCUSDT")
 
     assert just_after[("daily_aggregates", "fresh_while_market_open")].passed
     assert not later[("daily_aggregates", "fresh_while_market_open")].passed
