@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from stock_platform.defs.consumer_lag import ConsumerLagResource
 from stock_platform.resources.finnhub import FinnhubResource
 from stock_platform.resources.grafana import grafana_resource
 from stock_platform.resources.kafka import KafkaResource
@@ -74,5 +75,7 @@ def build_resources() -> dict[str, Any]:
         "kafka": kafka_resource(),
         "market_store": market_store_resource(),
         "grafana": grafana_resource(),
+        # Plain defaults (no environment variables): the chart sets every variable ENV_DEFAULTS names.
+        "consumer_lag": ConsumerLagResource(),
         **processing_resources(),
     }
