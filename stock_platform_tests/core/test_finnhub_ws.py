@@ -1,4 +1,3 @@
-import json
 import threading
 import time
 from unittest.mock import MagicMock
@@ -9,65 +8,7 @@ from websockets.sync.server import serve
 
 from stock_platform.core import finnhub_ws
 from stock_platform.core.finnhub_ws import FinnhubAuthError, FinnhubStream, StreamSettings, TooManySymbolsError
-
-TEXT = websocket.ABNF.OPCODE_TEXT
-
-
-class FakeWebSocket:
-    """Plays a script of frames; an exception in the script is raised from recv_data."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.sent = []
-        self.closed = False
-        self.pings = 0
-
-    def send(self, text):
-        self.sent.append(json.loads(text))
-
-    def settimeout(self, timeout):
-        pass
-
-    def recv_data(self):
-        if not self.script:
-            raise websocket.WebSocketTimeoutException("idle")
-        item = self.script.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        return TEXT, item
-
-    def ping(self):
-        self.pings += 1
-
-    def close(self):
-        self.closed = True
-
-
-class ConnectionScript(list):
-    """Connections (or connect errors) to hand out, and the URLs that were dialled."""
-
-    def __init__(self):
-        super().__init__()
-        self.urls = []
-
-
-@pytest.fixture
-def connections(monkeypatch):
-    """Each create_connection call pops the next FakeWebSocket (or exception) from this list."""
-    queue = ConnectionScript()
-    urls = queue.urls
-
-    def create_connection(url, **kwargs):
-        urls.append(url)
-        item = queue.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    monkeypatch.setattr(finnhub_ws.websocket, "create_connection", create_connection)
-    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: 0)
-    return queue
-
+from stock_platform_tests.core.websocket_fakes import FakeWebSocket
 
 def _settings(**overrides):
     values = {"url": "ws://127.0.0.1:1/", "symbols": ["AAPL", "BINANCE:BTCUSDT"], "token": "s3cret"}

@@ -7,7 +7,6 @@ import time
 import pytest
 import websocket
 
-from stock_platform.core import finnhub_ws
 from stock_platform.core.avro_codec import DeadLetterCodec
 from stock_platform.core.finnhub_ws import FinnhubAuthError, StreamSettings
 from stock_platform.core.ingest_dry_run import (
@@ -23,8 +22,8 @@ from stock_platform.core.ingest_dry_run import (
     trade_rule,
 )
 from stock_platform.core.validation import TradeValidator
+from stock_platform_tests.core.websocket_fakes import FakeWebSocket
 
-TEXT = websocket.ABNF.OPCODE_TEXT
 NOW_MS = int(time.time() * 1000)
 
 
@@ -34,51 +33,6 @@ def _trade(symbol="AAPL", price=190.5, volume=10, event_time=NOW_MS):
 
 def _frame(*trades):
     return json.dumps({"type": "trade", "data": list(trades)}).encode()
-
-
-class FakeWebSocket:
-    """Plays a script of frames, then stays idle; an exception in the script is raised from recv_data."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.closed = False
-
-    def send(self, text):
-        pass
-
-    def settimeout(self, timeout):
-        pass
-
-    def recv_data(self):
-        if not self.script:
-            time.sleep(0.05)
-            raise websocket.WebSocketTimeoutException("idle")
-        item = self.script.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        return TEXT, item
-
-    def ping(self):
-        pass
-
-    def close(self):
-        self.closed = True
-
-
-@pytest.fixture
-def connections(monkeypatch):
-    """Each websocket connect pops the next FakeWebSocket (or exception) from this list."""
-    queue = []
-
-    def create_connection(url, **kwargs):
-        item = queue.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    monkeypatch.setattr(finnhub_ws.websocket, "create_connection", create_connection)
-    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: 0)
-    return queue
 
 
 def _settings(token="s3cret"):
@@ -155,7 +109,7 @@ def test_counts_and_reasons_match_what_the_ingest_would_produce(connections):
         b'{"type":"error","msg":"Invalid API key"}',
         b'{"type":"ping"}',
     ]
-    connections.append(FakeWebSocket(frames))
+    connections.append(FakeWebSocket(frames, idle_s=0.05))
     dry = build_dry_run(_settings(), "simulator", samples=10, dead_letter_topic="dead")
     intervals = []
     summary = run_dry_run(dry, interval_s=0.3, duration_s=1.0, emit=intervals.append)
@@ -177,7 +131,7 @@ def test_counts_and_reasons_match_what_the_ingest_would_produce(connections):
 
 
 def test_ctrl_c_ends_the_run_with_its_summary(connections):
-    connections.append(FakeWebSocket([_frame(_trade()), KeyboardInterrupt()]))
+    connections.append(FakeWebSocket([_frame(_trade()), KeyboardInterrupt()], idle_s=0.05))
     intervals = []
     summary = run_dry_run(build_dry_run(_settings(), "simulator", 1), 60.0, None, intervals.append)
     assert summary.counts["trades"] == 1 and [interval.counts["trades"] for interval in intervals] == [1]
@@ -201,9 +155,9 @@ def test_a_rejected_token_is_an_auth_error(connections):
 
 def test_a_drop_after_the_first_connection_is_retried_like_the_ingest(connections):
     connections.extend([
-        FakeWebSocket([_frame(_trade()), websocket.WebSocketConnectionClosedException("gone")]),
+        FakeWebSocket([_frame(_trade()), websocket.WebSocketConnectionClosedException("gone")], idle_s=0.05),
         ConnectionRefusedError("still restarting"),
-        FakeWebSocket([_frame(_trade())]),
+        FakeWebSocket([_frame(_trade())], idle_s=0.05),
     ])  # fmt: skip
     summary = run_dry_run(build_dry_run(_settings(), "simulator", 1), 5.0, 1.5, lambda report: None)
     assert summary.counts["trades"] == 2 and summary.counts["reconnects"] == 1
