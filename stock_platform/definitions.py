@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from stock_platform.defs.consumer_lag import consumer_lag_checks, consumer_lag_jobs, consumer_lag_schedules, consumer_lag_sensors
+from stock_platform.defs.consumer_lag import consumer_lag_checks, consumer_lag_jobs, consumer_lag_sensors
 from stock_platform.defs.grafana import grafana_jobs
 from stock_platform.defs.ingest import finnhub_ingest, finnhub_ingest_keeper
 from stock_platform.defs.market import market
@@ -23,6 +23,6 @@ defs = dg.Definitions(
     asset_checks=[*processing_checks, *news_checks, *consumer_lag_checks],
     jobs=[finnhub_ingest, *processing_jobs, *news_jobs, *grafana_jobs, *consumer_lag_jobs],
     sensors=[finnhub_ingest_keeper, *processing_sensors, *news_sensors, *consumer_lag_sensors],
-    schedules=[*processing_schedules, *consumer_lag_schedules],
+    schedules=processing_schedules,
     resources=build_resources(),
 )

@@ -2,6 +2,8 @@
 
 The observations come from a sensor, not from the stream run, because lag matters most when the stream
 is dead or stuck: the sensor keeps reporting (growing lag, growing age) while no run is alive to do so.
+The same tick records the check's evaluation as a runless event, so watching lag launches no runs (on
+Kubernetes a run is a pod); the check can still be executed from the UI or the `market_lag_checks` job.
 """
 
 import time
@@ -33,6 +35,7 @@ from stock_platform.resources.spark import LIGHT_ENGINE, StreamProcessorResource
 
 LAG_SENSOR_NAME = "market_consumer_lag_sensor"
 LAG_CHECKS_JOB_NAME = "market_lag_checks"
+LAG_CHECK_NAME = "market_consumer_lag"
 REPORT_INTERVAL_S = 30  # the stream's own reporting interval, so lag and throughput plots line up
 _OBSERVATIONS_SCANNED = 200  # at one per 30 s: 100 minutes of history for the stall baseline
 _LAG_MARKER = "consumer_lag"
@@ -121,25 +124,6 @@ def summary_line(snapshot: LagSnapshot) -> str:
     return f"lag {snapshot.total_lag} messages over {len(snapshot.lag)} partitions, oldest unprocessed {aged}"
 
 
-@dg.sensor(
-    name=LAG_SENSOR_NAME,
-    minimum_interval_seconds=REPORT_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every 30 s, records the stream processor's consumer lag on `market` as an observation "
-    "(per-partition and total lag, oldest unprocessed age, log end offsets), whether or not the stream runs.",
-)
-def market_consumer_lag_sensor(
-    kafka: KafkaResource, stream_processor: StreamProcessorResource, consumer_lag: ConsumerLagResource
-) -> dg.SensorResult | dg.SkipReason:
-    try:
-        snapshot = measure_market_lag(kafka, stream_processor, consumer_lag.probe_timeout_seconds)
-    except _MEASURE_ERRORS as error:
-        # A tick that cannot measure says why in the tick history; the next tick tries again.
-        return dg.SkipReason(f"consumer lag not measured: {error_line(error)}")
-    observation = dg.AssetObservation(MARKET_KEY, metadata=lag_metadata(snapshot, stream_processor.selected_engine()))
-    return dg.SensorResult(asset_events=[observation], skip_reason=summary_line(snapshot))
-
-
 def stall_baseline(instance: dg.DagsterInstance, now_ms: int, stall_seconds: float) -> OffsetsSeen | None:
     """The newest lag observation of `market` at least `stall_seconds` old (None when there is none)."""
     records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=MARKET_KEY), limit=_OBSERVATIONS_SCANNED).records
@@ -177,7 +161,7 @@ def lag_check_result(
 
 @dg.asset_check(
     asset=MARKET_KEY,
-    name="market_consumer_lag",
+    name=LAG_CHECK_NAME,
     description="The stream processor keeps up with `market`: WARN above the lag limits (messages, seconds of the oldest "
     "unprocessed trade); ERROR when processing stalled (position unchanged for `stall_seconds` while the topic grew) "
     "or the oldest unprocessed trade is older than `error_lag_seconds`. Limits: the consumer_lag resource.",
@@ -197,25 +181,54 @@ def market_consumer_lag(
         line = f"consumer lag not measured: {error_line(error)}"
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description=line,
                                    metadata={"error": dg.MetadataValue.text(line)})  # fmt: skip
-    baseline = stall_baseline(context.instance, int(time.time() * 1000), limits.stall_seconds)
-    verdict = assess(snapshot, baseline, limits)
-    return lag_check_result(snapshot, verdict, baseline, limits, stream_processor.selected_engine())
+    return evaluate(context.instance, snapshot, limits, stream_processor.selected_engine())
+
+
+def evaluate(instance: dg.DagsterInstance, snapshot: LagSnapshot, limits: LagLimits, engine: str) -> dg.AssetCheckResult:
+    """The check's verdict on `snapshot`, compared with the newest observation at least `stall_seconds` old."""
+    baseline = stall_baseline(instance, int(time.time() * 1000), limits.stall_seconds)
+    return lag_check_result(snapshot, assess(snapshot, baseline, limits), baseline, limits, engine)
+
+
+@dg.sensor(
+    name=LAG_SENSOR_NAME,
+    minimum_interval_seconds=REPORT_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every 30 s, records the stream processor's consumer lag on `market` as an observation "
+    "(per-partition and total lag, oldest unprocessed age, log end offsets) and evaluates the "
+    "`market_consumer_lag` check, whether or not the stream runs.",
+)
+def market_consumer_lag_sensor(
+    context: dg.SensorEvaluationContext,
+    kafka: KafkaResource,
+    stream_processor: StreamProcessorResource,
+    consumer_lag: ConsumerLagResource,
+) -> dg.SensorResult | dg.SkipReason:
+    try:
+        snapshot = measure_market_lag(kafka, stream_processor, consumer_lag.probe_timeout_seconds)
+    except _MEASURE_ERRORS as error:
+        # A tick that cannot measure says why in the tick history; the next tick tries again.
+        return dg.SkipReason(f"consumer lag not measured: {error_line(error)}")
+    engine = stream_processor.selected_engine()
+    result = evaluate(context.instance, snapshot, consumer_lag.limits(), engine)
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=MARKET_KEY,
+        check_name=LAG_CHECK_NAME,
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+    )
+    observation = dg.AssetObservation(MARKET_KEY, metadata=lag_metadata(snapshot, engine))
+    return dg.SensorResult(asset_events=[observation, evaluation], skip_reason=summary_line(snapshot))
 
 
 market_lag_checks_job = dg.define_asset_job(
     LAG_CHECKS_JOB_NAME,
     selection=dg.AssetSelection.checks(market_consumer_lag),
-    description="The consumer-lag check of `market` (launched every 2 minutes by its schedule).",
-)
-# Every 2 minutes: a run costs a process start on a 2-core machine; stall detection needs minutes anyway.
-market_lag_checks_schedule = dg.ScheduleDefinition(
-    name="market_lag_checks_schedule",
-    job=market_lag_checks_job,
-    cron_schedule="*/2 * * * *",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="The consumer-lag check of `market`, on demand (the lag sensor evaluates it every 30 s without a run).",
 )
 
 consumer_lag_checks = [market_consumer_lag]
 consumer_lag_jobs = [market_lag_checks_job]
 consumer_lag_sensors = [market_consumer_lag_sensor]
-consumer_lag_schedules = [market_lag_checks_schedule]

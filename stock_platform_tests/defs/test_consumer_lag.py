@@ -12,7 +12,6 @@ from stock_platform.defs.consumer_lag import (
     ConsumerLagResource,
     consumer_lag_checks,
     consumer_lag_jobs,
-    consumer_lag_schedules,
     market_consumer_lag_sensor,
 )
 from stock_platform.defs.market import MARKET_KEY, market
@@ -69,7 +68,7 @@ def test_the_sensor_records_lag_as_an_observation_of_market(monkeypatch):
     _measured(monkeypatch, _snapshot({0: 40, 1: 50}, oldest_age_s=12.5))
     with dg.instance_for_test() as instance:
         result = _tick(instance, _resources())
-    (observation,) = result.asset_events
+    observation, _ = result.asset_events
     assert observation.asset_key == MARKET_KEY
     metadata = {key: value.value for key, value in observation.metadata.items()}
     assert metadata["total_lag"] == 60 and metadata["lag_partition_0"] == 60 and metadata["lag_partition_1"] == 0
@@ -143,10 +142,18 @@ def test_check_warns_with_one_line_when_kafka_does_not_answer(monkeypatch):
     assert evaluation.metadata["error"].value == "consumer lag not measured: Kafka: timed out"
 
 
-def test_the_lag_check_runs_on_a_schedule_without_anyone_clicking():
-    (schedule,) = consumer_lag_schedules
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert schedule.job_name == "market_lag_checks"
+@pytest.mark.parametrize(("positions", "passed", "severity"), [({0: 100, 1: 50}, True, None), ({0: 0, 1: 50}, False, dg.AssetCheckSeverity.WARN)])
+def test_every_sensor_tick_evaluates_the_lag_check_without_a_run(monkeypatch, positions, passed, severity):
+    _measured(monkeypatch, _snapshot(positions))
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, _resources(warn_lag_messages=10))
+        assert instance.get_runs() == []
+    observation, evaluation = result.asset_events
+    assert isinstance(observation, dg.AssetObservation)
+    assert isinstance(evaluation, dg.AssetCheckEvaluation)
+    assert (evaluation.asset_key, evaluation.check_name, evaluation.passed) == (MARKET_KEY, "market_consumer_lag", passed)
+    if severity is not None:
+        assert evaluation.severity == severity
 
 
 @pytest.mark.parametrize(("checkpoint_dir", "readable"), [("/tmp/checkpoints", True), ("s3a://bucket/checkpoints", False)])
@@ -192,11 +199,11 @@ def test_a_short_light_engine_run_then_a_backlog_shows_in_the_observation_and_th
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
 
 
-def test_the_code_location_has_the_lag_sensor_check_job_and_schedule():
+def test_the_code_location_has_the_lag_sensor_check_and_job():
     from stock_platform.definitions import defs
 
     assert defs.resolve_sensor_def("market_consumer_lag_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("market_consumer_lag_sensor").minimum_interval_seconds == 30
     assert dg.AssetCheckKey(MARKET_KEY, "market_consumer_lag") in defs.resolve_asset_graph().asset_check_keys
-    assert defs.resolve_schedule_def("market_lag_checks_schedule").job_name == "market_lag_checks"
+    assert defs.resolve_job_def("market_lag_checks") is not None
     assert isinstance(defs.resources["consumer_lag"], ConsumerLagResource)
