@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from stock_platform.embedded.process import ServerStartError, start_announcing_server, stop_process
 
 if TYPE_CHECKING:
-    from stock_platform.core.ingest_dry_run import IntervalReport
+    from stock_platform.core.dry_run_reasons import IntervalReport
 
 _PROG = "stock-platform ingest-dry-run"
 

@@ -9,18 +9,8 @@ import websocket
 
 from stock_platform.core.avro_codec import DeadLetterCodec
 from stock_platform.core.finnhub_ws import FinnhubAuthError, StreamSettings
-from stock_platform.core.ingest_dry_run import (
-    DryRunRecorder,
-    EndpointUnreachableError,
-    IntervalCounter,
-    IntervalReport,
-    ReasonCount,
-    build_dry_run,
-    frame_rule,
-    run_dry_run,
-    shown,
-    trade_rule,
-)
+from stock_platform.core.dry_run_reasons import DryRunRecorder, IntervalReport, ReasonCount, frame_rule, shown, trade_rule
+from stock_platform.core.ingest_dry_run import EndpointUnreachableError, IntervalCounter, build_dry_run, run_dry_run
 from stock_platform.core.validation import TradeValidator
 from stock_platform_tests.core.websocket_fakes import FakeWebSocket
 
