@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# apt-get needs root: sudo when not root and sudo exists (else apt-get fails and the install step says why).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 .PHONY: dev test bench-ingest bench-processing image
 
@@ -10,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/stock-platform fetch-jars
+	@# The browser test drives Debian's chromium through Playwright, which never downloads a browser.
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "make: could not install Debian's chromium (needed by the browser test): run 'apt-get install chromium' as root" >&2; exit 1; }
 	touch $@
 
 dev: $(VENV)/.installed
