@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -29,6 +29,18 @@ def _first_exception(output: str) -> str:
     """The JVM's exception line (`...Exception: message`) out of a stack trace."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return next((line for line in lines if "Exception" in line or "Error" in line), lines[-1] if lines else "no output")
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id (URL-safe base64 of 16 random bytes) that does not start with "-".
+
+    One id in 64 would, and StorageTool's argument parser then reads it as an option ("--cluster-id/-t:
+    expected one argument"); Kafka's own Uuid.randomUuid() skips those for the same reason.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class LocalKafkaBroker(JvmServer):
@@ -93,7 +105,7 @@ class LocalKafkaBroker(JvmServer):
         )
         if (self.log_dir / _META_PROPERTIES).exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         jars = self._classpath()
         completed = subprocess.run(
             [java_executable(), "-cp", jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)],

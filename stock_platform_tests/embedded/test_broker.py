@@ -3,11 +3,13 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from stock_platform.embedded.broker import BrokerStartError
+from stock_platform.embedded import broker as broker_module
+from stock_platform.embedded.broker import BrokerStartError, new_cluster_id
 from stock_platform.embedded.process import stop_process
 
 
@@ -89,6 +91,24 @@ def _zombie(pid: int) -> bool:
             return stat.read().split(") ", 1)[1].startswith("Z")
     except OSError:
         return False
+
+
+def test_a_cluster_id_drawn_with_a_leading_dash_is_drawn_again_so_formatting_succeeds(kafka_broker_factory, monkeypatch):
+    # 0xF8 encodes to "-" in URL-safe base64: StorageTool took such an id for an option and formatting failed.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15))])
+    real_uuid4 = uuid.uuid4
+    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: next(draws, None) or real_uuid4())
+    broker = kafka_broker_factory().start()
+    meta = (broker.log_dir / "meta.properties").read_text()
+    cluster_id = next(line.split("=", 1)[1] for line in meta.splitlines() if line.startswith("cluster.id="))
+    assert not cluster_id.startswith("-") and next(draws, None) is None
+
+
+@pytest.mark.parametrize("first", [b"\xf8", b"\xfb", b"\x00"])
+def test_new_cluster_ids_never_start_with_a_dash(first):
+    draws = iter([first + bytes(15), b"\x01" * 16])
+    cluster_id = new_cluster_id(lambda: next(draws))
+    assert not cluster_id.startswith("-") and len(cluster_id) == 22
 
 
 def test_broken_configuration_is_one_clear_line(kafka_broker_factory):
