@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -74,6 +74,18 @@ def start_local_servers(stack: ExitStack, env: MutableMapping[str, str], explici
         print(f"Apache Cassandra on {node.contact_point}:{node.port} (pid {node.pid}, data in {node.data_dir})", flush=True)
 
 
+def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The runs' environment: `environ` over the defaults, with unset state folders under STOCK_PLATFORM_DATA_DIR.
+
+    Without this, moving STOCK_PLATFORM_DATA_DIR (a fresh Kafka log) left Spark on the old checkpoint in
+    .stock_platform/checkpoints, whose offsets belong to another topic.
+    """
+    env = {**ENV_DEFAULTS, **environ}
+    if "SPARK_CHECKPOINT_DIR" not in environ:
+        env["SPARK_CHECKPOINT_DIR"] = str(Path(env["STOCK_PLATFORM_DATA_DIR"]) / "checkpoints")
+    return env
+
+
 def run_dev(port: int, simulator_rate: float) -> int:
     """Start what is not configured externally, then `dagster dev`; stop everything by PID on exit."""
     # Ctrl-C and `kill <pid>` both unwind the stack below, so nothing is left running; a launcher started
@@ -81,7 +93,7 @@ def run_dev(port: int, simulator_rate: float) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     explicit = set(os.environ)
-    env = {**ENV_DEFAULTS, **os.environ}
+    env = local_environment(os.environ)
     env["DAGSTER_HOME"] = str(prepare_dagster_home(Path(env.get("DAGSTER_HOME") or project_root() / ".dagster_home")))
     Path(env["STOCK_PLATFORM_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -7,7 +7,7 @@ import pytest
 from cassandra.cluster import Cluster
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.cli.dev import preferred_port, start_local_servers
+from stock_platform.cli.dev import local_environment, preferred_port, start_local_servers
 from stock_platform.embedded.process import free_port
 from stock_platform.env_defaults import ENV_DEFAULTS
 
@@ -55,3 +55,17 @@ def test_the_usual_port_is_taken_when_free_and_another_when_not():
         taken.bind(("127.0.0.1", port))
         taken.listen()
         assert preferred_port(port) != port
+
+
+@pytest.mark.parametrize(
+    ("environ", "checkpoints"),
+    [
+        ({}, ".stock_platform/checkpoints"),
+        ({"STOCK_PLATFORM_DATA_DIR": "/srv/stock"}, "/srv/stock/checkpoints"),
+        ({"STOCK_PLATFORM_DATA_DIR": "/srv/stock", "SPARK_CHECKPOINT_DIR": "/ckpt"}, "/ckpt"),
+    ],
+)
+def test_the_spark_checkpoint_follows_the_data_folder_unless_set(environ, checkpoints):
+    env = local_environment(environ)
+    assert env["SPARK_CHECKPOINT_DIR"] == checkpoints
+    assert env["STOCK_PLATFORM_DATA_DIR"] == environ.get("STOCK_PLATFORM_DATA_DIR", ".stock_platform")
