@@ -23,7 +23,7 @@ from stock_platform.defs.processing_assets import (
     trades,
     trading_days,
 )
-from stock_platform.defs.processing_checks import trades_checks_job, trades_checks_schedule
+from stock_platform.defs.processing_checks import aggregates_match_trades, trades_checks_job, trades_checks_schedule
 from stock_platform.defs.provenance import CODE_VERSION, run_provenance
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.offset_guard import StreamResetRequired
@@ -193,7 +193,9 @@ def daily_aggregates(
 
 daily_aggregates_reconcile = dg.define_asset_job(
     RECONCILE_JOB_NAME,
-    selection=dg.AssetSelection.assets(DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY),
+    # The day's own check only: freshness is about now, not about the day being recomputed.
+    selection=dg.AssetSelection.assets(DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY).without_checks()
+    | dg.AssetSelection.checks(aggregates_match_trades),
     partitions_def=trading_days,
     description="Recompute daily aggregates and minute bars of chosen trading days from `trades` (Spark batch).",
     tags=SPARK_DRIVER_RUN_TAGS,
