@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import backoff
 import websocket
 
 from stock_platform.core.finnhub_protocol import subscribe_message
@@ -17,6 +18,16 @@ from stock_platform.core.finnhub_protocol import subscribe_message
 logger = logging.getLogger(__name__)
 
 FrameCallback = Callable[[str | bytes, int], None]
+
+
+def full_jitter(delay: float) -> float:
+    """A random wait in [0, delay] ("full jitter"), so many clients dropped at once do not reconnect in step."""
+    return random.uniform(0, delay)
+
+
+def exponential_delays(initial_s: float, max_s: float) -> Iterator[float]:
+    """initial_s, 2 x initial_s, 4 x initial_s, ... capped at max_s."""
+    return (min(max_s, initial_s * 2**attempt) for attempt in itertools.count())
 
 
 class FinnhubAuthError(RuntimeError):
@@ -84,7 +95,7 @@ class FinnhubStream:
             except FinnhubAuthError:
                 raise
             except (OSError, websocket.WebSocketException) as error:
-                delay = backoff.full_jitter(next(delays))
+                delay = full_jitter(next(delays))
                 logger.warning("Finnhub connect failed (%s); retrying in %.1fs", self._describe(error), delay)
                 self._wait(delay, on_tick)
                 continue
@@ -101,14 +112,12 @@ class FinnhubStream:
             uptime = time.monotonic() - connected_at
             if uptime >= self._settings.healthy_after_s:
                 delays = self._new_delays()
-            delay = backoff.full_jitter(next(delays))
+            delay = full_jitter(next(delays))
             logger.warning("Finnhub connection lost after %.1fs (%s); reconnecting in %.1fs", uptime, lost, delay)
             self._wait(delay, on_tick)
 
     def _new_delays(self) -> Iterator[float]:
-        delays = backoff.expo(factor=self._settings.backoff_initial_s, max_value=self._settings.backoff_max_s)
-        next(delays)  # backoff generators yield None first
-        return delays
+        return exponential_delays(self._settings.backoff_initial_s, self._settings.backoff_max_s)
 
     def _connect(self) -> websocket.WebSocket:
         try:

@@ -17,5 +17,5 @@ def connections(monkeypatch):
         return item
 
     monkeypatch.setattr(finnhub_ws.websocket, "create_connection", create_connection)
-    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: 0)
+    monkeypatch.setattr(finnhub_ws, "full_jitter", lambda value: 0)
     return queue

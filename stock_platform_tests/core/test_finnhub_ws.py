@@ -124,7 +124,7 @@ def test_settings_repr_hides_the_token():
 
 def _recording_waits(stream, monkeypatch):
     """Backoff without jitter, and the stream's waits recorded instead of slept."""
-    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: value)
+    monkeypatch.setattr(finnhub_ws, "full_jitter", lambda value: value)
     waits = []
     monkeypatch.setattr(stream, "_wait", lambda seconds, on_tick: waits.append(seconds))
     return waits
@@ -213,7 +213,7 @@ def accept_then_close_server():
 
 def test_a_server_that_accepts_and_closes_is_not_hammered(accept_then_close_server, monkeypatch):
     url, accepted = accept_then_close_server
-    monkeypatch.setattr(finnhub_ws.backoff, "full_jitter", lambda value: value)
+    monkeypatch.setattr(finnhub_ws, "full_jitter", lambda value: value)
     stream = FinnhubStream(StreamSettings(url=url, symbols=["AAPL", "MSFT"], backoff_initial_s=0.1, backoff_max_s=10))
     timer = threading.Timer(3, stream.stop_event.set)
     timer.start()
@@ -223,3 +223,14 @@ def test_a_server_that_accepts_and_closes_is_not_hammered(accept_then_close_serv
     assert 3 <= len(accepted) <= 6
     gaps = [later - earlier for earlier, later in zip(accepted, accepted[1:])]
     assert gaps == sorted(gaps)
+
+
+@pytest.mark.parametrize(("initial", "cap", "expected"), [(0.5, 4.0, [0.5, 1.0, 2.0, 4.0, 4.0]), (1.0, 1.0, [1.0, 1.0, 1.0])])
+def test_reconnect_delays_double_up_to_their_cap(initial, cap, expected):
+    delays = finnhub_ws.exponential_delays(initial, cap)
+    assert [next(delays) for _ in expected] == expected
+
+
+def test_full_jitter_stays_within_zero_and_the_delay():
+    waits = [finnhub_ws.full_jitter(2.0) for _ in range(1000)]
+    assert 0 <= min(waits) < 0.2 and 1.8 < max(waits) <= 2.0
