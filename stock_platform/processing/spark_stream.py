@@ -16,7 +16,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
@@ -25,6 +24,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from stock_platform.core.kafka_settings import KafkaSettings
 from stock_platform.core.trade_decoding import TradeDecoder, TradingDayFn
+from stock_platform.processing.consumer_lag import checkpoint_positions
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch, jvm_source_options
 from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
@@ -53,20 +53,6 @@ class SparkStreamSettings:
             raise ValueError("the Spark checkpoint directory is empty; set SPARK_CHECKPOINT_DIR")
 
 
-def checkpoint_positions(checkpoint: Path, topic: str) -> dict[int, int]:
-    """Next offset per partition after the last committed micro-batch ({} before the first commit).
-
-    Spark's offset log `offsets/<batch>` holds a version line, the batch metadata, then one JSON line
-    per source: {"<topic>": {"<partition>": <end offset>}}.
-    """
-    commits = checkpoint / "commits"
-    batches = [int(entry.name) for entry in commits.iterdir() if entry.name.isdigit()] if commits.is_dir() else []
-    if not batches:
-        return {}
-    lines = (checkpoint / "offsets" / str(max(batches))).read_text(encoding="utf-8").splitlines()
-    return {int(partition): offset for partition, offset in json.loads(lines[2]).get(topic, {}).items()}
-
-
 def prepare_checkpoint(kafka: KafkaSettings, settings: SparkStreamSettings) -> tuple[SparkStreamSettings, PositionCheck | None]:
     """Check the checkpoint against the topic before the query starts; returns the settings to start with.
 
@@ -81,7 +67,7 @@ def prepare_checkpoint(kafka: KafkaSettings, settings: SparkStreamSettings) -> t
     state = topic_state(kafka, settings.topic)
     marker = checkpoint / TOPIC_MARKER
     stored_id = json.loads(marker.read_text(encoding="utf-8"))["topic_id"] if marker.exists() else None
-    positions = checkpoint_positions(checkpoint, settings.topic)
+    _, positions = checkpoint_positions(checkpoint, settings.topic)
     check = check_positions(settings.topic, positions, state, stored_id)
     reset = spark_reset_command(settings.checkpoint_dir)
     if check.recreated:
