@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stock_platform.resources.finnhub import DEFAULT_SYMBOLS
+from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS
 
 # Secrets default to empty: they are optional for the embedded stack and must never get a value here.
 ENV_DEFAULTS: dict[str, str] = {

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from stock_platform.embedded.broker import LocalKafkaBroker
-from stock_platform.embedded.cassandra import LocalCassandraNode
+from stock_platform_local.servers.broker import LocalKafkaBroker
+from stock_platform_local.servers.cassandra import LocalCassandraNode
+
+pytest_plugins = ["stock_platform_tests.finnhub.websocket_fakes"]
 
 
 @pytest.fixture(scope="session")

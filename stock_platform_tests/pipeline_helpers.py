@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from stock_platform.simulator import SimulatorServer
+from stock_platform_local.simulator import SimulatorServer
 
 WAIT_TIMEOUT_S = 15.0
 _NEW_YORK = ZoneInfo("America/New_York")

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from cassandra.cluster import NoHostAvailable
 
-from stock_platform.core.kafka_admin import KafkaUnavailableError
+from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.defs.resources import kafka_resource, market_store_resource
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.storage.cassandra_session import build_cluster

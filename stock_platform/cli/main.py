@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from importlib.metadata import entry_points
+from types import ModuleType
 
 from stock_platform.storage.schema import SchemaSettings
+
+# Provided by the local stack (the `local` extra): the simulator, local servers and benchmarks.
+LOCAL_COMMANDS = ("dev", "bench-ingest", "bench-processing", "ingest-dry-run")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stock-platform", description="Stock Platform commands.")
     commands = parser.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser("dev", help="run the embedded stack and the Dagster UI (the main local command)")
-    dev.add_argument("--port", type=int, default=3000, help="Dagster UI port")
-    dev.add_argument("--simulator-rate", type=float, default=200.0, help="simulated trades per second")
-    bench = commands.add_parser("bench-ingest", help="benchmark websocket -> Kafka throughput against its ceiling")
-    bench.add_argument("--seconds", type=float, default=20.0, help="measurement length of each phase")
-    processing = commands.add_parser(
-        "bench-processing", help="benchmark both stream engines (throughput, latency) against the raw consume rate"
-    )
-    processing.add_argument("--engines", default="spark,light", help="comma-separated: spark, light")
-    processing.add_argument("--backlog-trades", type=int, default=400_000, help="trades pre-loaded for the throughput phase")
-    processing.add_argument("--rate", type=float, default=5_000.0, help="offered trades/s of the latency phase")
-    processing.add_argument("--seconds", type=float, default=20.0, help="length of the latency phase")
     schema = commands.add_parser("cassandra-apply", help="apply cassandra/schema.cql to the CASSANDRA_* cluster (idempotent)")
     schema.add_argument("--datacenters", default="", help="NetworkTopologyStrategy replicas, e.g. dc1:3,dc2:3")
     schema.add_argument(
@@ -38,13 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
     topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
     topics.add_argument("--replication-factor", type=int, default=1)
-    from stock_platform.cli.dry_run import add_arguments as add_dry_run_arguments
-
-    add_dry_run_arguments(
-        commands.add_parser(
-            "ingest-dry-run", help="read Finnhub (or the simulator), validate as the ingest does, print counts; no Kafka"
-        )
-    )
     reset = commands.add_parser(
         "stream-reset", help="forget where the stream processor was, so its next run starts at the earliest offsets in Kafka"
     )
@@ -52,30 +37,43 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--checkpoint", help="spark: the checkpoint folder (default: SPARK_CHECKPOINT_DIR/<topic>)")
     reset.add_argument("--topic", help="the market topic (default: KAFKA_TOPIC_MARKET)")
     reset.add_argument("--group", help="light: the consumer group (default: the stream processor's)")
+    local, _ = _local_commands()
+    if local is not None:
+        local.add_commands(commands)
+    else:
+        for name in LOCAL_COMMANDS:
+            commands.add_parser(name, help="needs the local stack (pip install -e '.[local]')").add_argument(
+                "arguments", nargs=argparse.REMAINDER
+            )
     return parser
+
+
+def _local_commands() -> tuple[ModuleType | None, str]:
+    """The local stack's subcommands (the `stock_platform.commands` entry point) or, when they cannot load, why.
+
+    The platform never names the local stack: it registers itself, and the image never installs it.
+    """
+    for entry_point in entry_points(group="stock_platform.commands", name="local"):
+        try:
+            return entry_point.load(), ""
+        except ModuleNotFoundError as error:
+            return None, f"module {error.name!r} is not installed"
+    return None, "no local commands are registered"
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command == "dev":
-        from stock_platform.cli.dev import run_dev
-
-        return run_dev(args.port, args.simulator_rate)
-    if args.command == "bench-ingest":
-        from stock_platform.cli.bench_ingest import run_benchmark
-
-        return run_benchmark(args.seconds)
-    if args.command == "bench-processing":
-        from stock_platform.cli.bench_processing import run_benchmark
-
-        engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-        print(json.dumps(run_benchmark(engines, args.backlog_trades, args.rate, args.seconds)), flush=True)
-        return 0
-    if args.command == "ingest-dry-run":
-        from stock_platform.cli.dry_run import run as run_dry_run
-
-        return run_dry_run(args)
+    if args.command in LOCAL_COMMANDS:
+        local, missing = _local_commands()
+        if local is None:
+            print(
+                f"stock-platform {args.command}: the local stack is not installed here ({missing}); "
+                "from a checkout run: pip install -e '.[local]'",
+                file=sys.stderr,
+            )
+            return 2
+        return local.run(args)
     if args.command == "fetch-jars":
         return _fetch_jars(args.components)
     if args.command == "stream-reset":

@@ -9,12 +9,12 @@ from typing import Any
 
 import dagster as dg
 
-from stock_platform.defs.consumer_lag import ConsumerLagResource
-from stock_platform.resources.finnhub import FinnhubResource
-from stock_platform.resources.grafana import grafana_resource
-from stock_platform.resources.kafka import KafkaResource
-from stock_platform.resources.spark import SparkResource, StreamProcessorResource
-from stock_platform.resources.storage import CassandraResource, EmbeddedStoreResource, SelectedStoreResource
+from stock_platform.defs.kafka.consumer_lag import ConsumerLagResource
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.grafana.resources import grafana_resource
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.processing.resources import SparkResource, StreamProcessorResource
+from stock_platform.defs.storage.resources import CassandraResource, EmbeddedStoreResource, SelectedStoreResource
 
 
 def finnhub_resource() -> FinnhubResource:

@@ -18,7 +18,7 @@ from pathlib import Path
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.offset_guard import topic_partitions
 
 DEFAULT_TIMEOUT_S = 5.0

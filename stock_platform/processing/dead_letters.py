@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
-from stock_platform.core.avro_codec import DeadLetterCodec
-from stock_platform.core.kafka_producer import TrackedProducer
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trade_decoding import KeyedDeadLetter
+from stock_platform.kafka.avro_codec import DeadLetterCodec
+from stock_platform.kafka.producer import TrackedProducer
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trade_decoding import KeyedDeadLetter
 
 logger = logging.getLogger(__name__)
 

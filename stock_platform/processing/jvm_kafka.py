@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from stock_platform.core.avro_codec import schema_header
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.models import TradeRow
-from stock_platform.core.trade_decoding import KeyedDeadLetter, TradeDecoder
+from stock_platform.kafka.avro_codec import schema_header
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.models import TradeRow
+from stock_platform.processing.trade_decoding import KeyedDeadLetter, TradeDecoder
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 

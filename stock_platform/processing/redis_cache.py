@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from stock_platform.core.aggregation import BarState, DayKey
+from stock_platform.processing.aggregation import BarState, DayKey
 from stock_platform.storage.base import MarketStore
 
 KEY_PREFIX = "stock_platform:daily_aggregates"

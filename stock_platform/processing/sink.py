@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from stock_platform.core.models import TradeRow
-from stock_platform.core.trade_decoding import KeyedDeadLetter
+from stock_platform.models import TradeRow
+from stock_platform.processing.trade_decoding import KeyedDeadLetter
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.storage.batch import BatchResult

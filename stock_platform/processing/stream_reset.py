@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.offset_guard import topic_partitions
 
 _TIMEOUT_S = 10.0

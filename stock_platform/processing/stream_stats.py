@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stock_platform.core.models import TradeRow
+from stock_platform.models import TradeRow
 from stock_platform.processing.latency import LatencyRecorder
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date
 
-from stock_platform.core.aggregation import (
+from stock_platform.processing.aggregation import (
     MINUTE_MS,
     NO_PARTITION,
     BarState,
@@ -18,8 +18,8 @@ from stock_platform.core.aggregation import (
     merge_states,
     minute_key,
 )
-from stock_platform.core.models import TradeRow
-from stock_platform.core.trading_day import TradingCalendar
+from stock_platform.models import TradeRow
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.base import MarketStore, StoreError
 
 # Rounds of write_recomputed before it gives up; each lost round means a stream batch changed the bars.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stock_platform.core.aggregation import NO_PARTITION, BarState
+from stock_platform.processing.aggregation import NO_PARTITION, BarState
 from stock_platform.storage.base import StoreError
 
 TRADE_COLUMNS = ("symbol", "trading_day", "event_time", "trade_id", "price", "volume", "conditions",

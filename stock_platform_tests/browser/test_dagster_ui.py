@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from stock_platform_tests.launcher import DevStack
+from stock_platform_tests.local.launcher import DevStack
 
 pytestmark = pytest.mark.e2e
 

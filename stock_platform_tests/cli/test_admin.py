@@ -5,7 +5,7 @@ from confluent_kafka.admin import AdminClient
 
 from stock_platform.cli import admin
 from stock_platform.cli.main import main
-from stock_platform.embedded.process import free_port
+from stock_platform_local.servers.process import free_port
 from stock_platform_tests.storage.cassandra_keyspaces import admin_session
 
 

@@ -14,8 +14,8 @@ import threading
 import time
 from contextlib import closing
 
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trading_day import TradingCalendar
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light, run_spark
@@ -59,7 +59,7 @@ def main() -> None:
             settings = LightEngineSettings(topic=args.topic, group_id=args.group, max_batch_messages=args.batch)
             run_light(kafka, settings, calendar, sink, stop, tick)
         else:
-            from stock_platform.resources.spark import SparkResource
+            from stock_platform.defs.processing.resources import SparkResource
 
             spark = SparkResource(
                 master="local[2]",

@@ -21,13 +21,13 @@ import dagster as dg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from stock_platform.core.avro_codec import TradeBatchCodec
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.defs import keeper as keeper_module
-from stock_platform.defs.ingest import INGEST_JOB_NAME, finnhub_ingest, finnhub_ingest_keeper
+from stock_platform.defs.ingest.finnhub_ingest import INGEST_JOB_NAME, finnhub_ingest, finnhub_ingest_keeper
 from stock_platform.paths import project_root
-from stock_platform.resources.finnhub import FinnhubResource
-from stock_platform.resources.kafka import KafkaResource
-from stock_platform.simulator import SimulatorConfig, SimulatorServer
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
 from stock_platform_tests.kafka.topics import read_all
 
 pytestmark = pytest.mark.faults
@@ -37,9 +37,9 @@ KILLS = 2
 # A run worker: the ingest job executed into the test's instance, with resources from the environment.
 _RUN_WORKER = """
 import json, os, sys, dagster as dg
-from stock_platform.defs.ingest import finnhub_ingest
-from stock_platform.resources.finnhub import FinnhubResource
-from stock_platform.resources.kafka import KafkaResource
+from stock_platform.defs.ingest.finnhub_ingest import finnhub_ingest
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.kafka.resources import KafkaResource
 spec = json.loads(os.environ["FAULT_INGEST_SPEC"])
 instance = dg.DagsterInstance.from_ref(dg.deserialize_value(sys.argv[1]))
 finnhub_ingest.execute_in_process(

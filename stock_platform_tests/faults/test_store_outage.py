@@ -21,9 +21,9 @@ from functools import partial
 
 import pytest
 
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.embedded.cassandra import LocalCassandraNode
-from stock_platform.embedded.process import free_port
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform_local.servers.cassandra import LocalCassandraNode
+from stock_platform_local.servers.process import free_port
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light
 from stock_platform.processing.sink import TradeSink

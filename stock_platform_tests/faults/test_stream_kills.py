@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_tests.faults.stream_faults import report_figures
 from stock_platform_tests.kafka.topics import read_all
 from stock_platform_tests.pipeline_helpers import (

@@ -20,13 +20,13 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.core.avro_codec import TradeBatchCodec
-from stock_platform.core.finnhub_ws import FinnhubStream, StreamSettings
-from stock_platform.core.ingest import FrameHandler
-from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
-from stock_platform.core.kafka_producer import TrackedProducer
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.simulator import SimulatorConfig, SimulatorServer
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.finnhub.websocket import FinnhubStream, StreamSettings
+from stock_platform.ingest.frames import FrameHandler
+from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.kafka.producer import TrackedProducer
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
 from stock_platform_tests.faults.stream_faults import report_figures
 from stock_platform_tests.kafka.topics import create_topic, read_all
 from stock_platform_tests.pipeline_helpers import Trade, sent_valid_trades, wait_for

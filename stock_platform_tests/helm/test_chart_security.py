@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stock_platform.defs.processing_assets import SPARK_DRIVER_SERVICE_ACCOUNT
+from stock_platform.defs.processing.assets import SPARK_DRIVER_SERVICE_ACCOUNT
 from stock_platform.env_defaults import SECRET_ENV_VARS
 from stock_platform_tests.helm.chart import RENDER_CASES
 from stock_platform_tests.helm.rbac import accounts_that_can_create_pods

@@ -161,7 +161,7 @@ def test_every_run_is_its_own_pod_with_monitoring_and_retries(dagster_values) ->
 def test_run_queue_holds_one_run_per_long_job_and_room_for_batch_runs(dagster_values, chart_values) -> None:
     coordinator = dagster_values["dagsterDaemon"]["runCoordinator"]
     queued = coordinator["config"]["queuedRunCoordinator"]
-    local = yaml.safe_load((REPO / "stock_platform" / "embedded" / "dagster_local.yaml").read_text())
+    local = yaml.safe_load((REPO / "stock_platform_local" / "servers" / "dagster_local.yaml").read_text())
     long_jobs = set(chart_values["longRunJobs"])
     batch_jobs = set(defs.get_repository_def().job_names) - long_jobs - {"__ASSET_JOB"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.jvm_kafka import java_client_config
 from stock_platform_tests.helm import test_chart_security as chart_security
 from stock_platform_tests.helm.chart import CHART, KUBERNETES_VERSION, RENDER_CASES

@@ -8,10 +8,10 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from stock_platform.core.avro_codec import TradeBatchCodec
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trade_decoding import TradeDecoder
-from stock_platform.core.trading_day import TradingCalendar
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trade_decoding import TradeDecoder
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
@@ -103,7 +103,7 @@ def _run_light_engine(bootstrap_servers: str, topic: str, group: str, expected_r
 
 @pytest.mark.e2e
 @pytest.mark.faults
-# A SIGKILL only: commits surviving a clean restart are covered by embedded/test_broker.py, and a crash is
+# A SIGKILL only: commits surviving a clean restart are covered by local/servers/test_broker.py, and a crash is
 # the case where the broker's log, not its shutdown, must keep them.
 @pytest.mark.parametrize("how", ["kill"])
 def test_committed_offsets_are_honoured_after_a_broker_restart(kafka_broker_factory, unique_name, how):

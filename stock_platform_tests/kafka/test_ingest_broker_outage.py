@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.core.ingest import FrameHandler
-from stock_platform.core.ingest_runner import WindowSettings, run_ingest_window
-from stock_platform.core.kafka_producer import DeliveryFailedError, TrackedProducer
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.ingest.frames import FrameHandler
+from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.kafka.producer import DeliveryFailedError, TrackedProducer
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_tests.kafka.topics import create_topic
 
 _MESSAGE_TIMEOUT_MS = 3000

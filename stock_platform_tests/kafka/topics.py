@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from stock_platform.embedded.broker import LocalKafkaBroker
+from stock_platform_local.servers.broker import LocalKafkaBroker
 
 
 def create_topic(bootstrap_servers: str, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:

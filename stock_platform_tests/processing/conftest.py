@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.core.avro_codec import TradeBatchCodec
-from stock_platform.core.kafka_admin import TopicSpec, ensure_topics
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.kafka.admin import TopicSpec, ensure_topics
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.storage.batch import BatchResult
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "BINANCE:BTCUSDT"]
@@ -93,7 +93,7 @@ def topics(kafka_broker, unique_name) -> StreamTopics:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for every e2e test (startup costs seconds)."""
-    from stock_platform.resources.spark import SparkResource
+    from stock_platform.defs.processing.resources import SparkResource
 
     resource = SparkResource(
         master="local[2]",

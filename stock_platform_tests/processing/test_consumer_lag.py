@@ -5,7 +5,7 @@ from unittest.mock import MagicMock
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from stock_platform.core.kafka_settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing import consumer_lag
 from stock_platform.processing.consumer_lag import (
     LagLimits,

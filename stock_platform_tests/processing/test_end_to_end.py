@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pytest
 
-from stock_platform.core.trading_day import TradingCalendar
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.reconcile import bar_fields, daily_aggregates, differences, keyed, minute_bars, trades_frame

@@ -3,9 +3,9 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from stock_platform.core.avro_codec import TradeBatchCodec
-from stock_platform.core.kafka_settings import KafkaSettings
-from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.jvm_kafka import decode_raw_batch, java_client_config, jvm_source_options
 from stock_platform_tests.processing.conftest import T0, utc_day
 

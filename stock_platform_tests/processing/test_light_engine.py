@@ -3,8 +3,8 @@ import threading
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from stock_platform.core.avro_codec import DeadLetterCodec, TradeBatchCodec
-from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink

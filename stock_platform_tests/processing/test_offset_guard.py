@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from stock_platform.cli.main import main
-from stock_platform.core.trade_decoding import TradeDecoder
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.offset_guard import StreamResetRequired, TopicState, check_positions, topic_state
 from stock_platform.processing.processor import run_spark

@@ -1,6 +1,6 @@
 from datetime import date
 
-from stock_platform.core.models import TradeRow
+from stock_platform.models import TradeRow
 from stock_platform.processing.stream_stats import StreamStats
 
 

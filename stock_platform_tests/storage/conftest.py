@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from stock_platform.core.models import NewsArticle, TradeRow, make_trade_id
+from stock_platform.models import NewsArticle, TradeRow, make_trade_id
 from stock_platform.storage.cassandra_store import CassandraMarketStore
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore

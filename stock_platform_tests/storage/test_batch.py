@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from stock_platform.core.aggregation import daily_key, fold_trades, minute_key
-from stock_platform.core.trading_day import TradingCalendar
+from stock_platform.processing.aggregation import daily_key, fold_trades, minute_key
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import BatchResult, offset_ranges, recompute_day, same_bar, write_trade_batch
 from stock_platform_tests.storage.bar_checks import assert_same_bars, deliveries
 from stock_platform_tests.storage.conftest import DAY, T0, trade

@@ -13,7 +13,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, BoundStatement
 from cassandra.util import Date
 
-from stock_platform.embedded.process import free_port
+from stock_platform_local.servers.process import free_port
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_session import StoreUnavailableError, build_cluster

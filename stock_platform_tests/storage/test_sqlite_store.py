@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stock_platform.core.aggregation import daily_key, fold_trades
+from stock_platform.processing.aggregation import daily_key, fold_trades
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings

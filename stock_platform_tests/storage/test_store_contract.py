@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import date
 
-from stock_platform.core.aggregation import BarState, fold_trades, minute_key
+from stock_platform.processing.aggregation import BarState, fold_trades, minute_key
 from stock_platform.storage.base import HealthSample
 from stock_platform_tests.storage.conftest import DAY, T0, article, trade
 

@@ -1,0 +1,1 @@
+"""Dagster wiring for Grafana: its resource and the provisioning job."""

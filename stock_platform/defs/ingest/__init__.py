@@ -1,0 +1,1 @@
+"""Dagster wiring for the ingest: job `finnhub_ingest` and its keeper."""

@@ -1,0 +1,1 @@
+"""Dagster wiring for news: asset `news`, its job, poller sensor and checks."""

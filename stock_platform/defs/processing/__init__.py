@@ -1,0 +1,1 @@
+"""Dagster wiring for stream processing: Spark resources, jobs, keeper, assets and data checks."""

@@ -1,0 +1,1 @@
+"""Dagster wiring for the market store: the embedded and Cassandra resources."""

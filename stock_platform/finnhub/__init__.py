@@ -1,0 +1,1 @@
+"""Finnhub: the trade websocket, the REST client and the shared call-rate limit."""

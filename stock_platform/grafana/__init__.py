@@ -1,0 +1,1 @@
+"""Grafana: the HTTP API client and the dashboard files it provisions."""

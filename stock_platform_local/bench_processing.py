@@ -1,0 +1,199 @@
+"""Stream processing benchmark: both engines against one local Apache Kafka broker, with the raw consume rate as ceiling.
+
+Prints progress lines on stderr, then one JSON line with every figure. Per engine:
+- `sustained_trades_per_s`: a pre-loaded backlog processed into a fresh embedded store, measured from
+  the first written batch to the last (engine start-up excluded);
+- latency at a paced offered rate (default 5,000 trades/s): row-written time minus the ingest's
+  `received_at`, p50/p99 over every trade of the phase.
+`ceiling`: a bare confluent-kafka consumer reading the same backlog from the same broker.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.kafka.admin import TopicSpec, ensure_topics
+from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trading_day import TradingCalendar
+from stock_platform_local.servers.broker import LocalKafkaBroker
+from stock_platform.processing.light_engine import LightEngineSettings
+from stock_platform.processing.processor import run_light, run_spark
+from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.spark_stream import SparkStreamSettings
+from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS
+from stock_platform.defs.processing.resources import SparkResource
+from stock_platform.storage.batch import write_trade_batch
+from stock_platform.storage.settings import EmbeddedStoreSettings
+from stock_platform.storage.sqlite_store import SqliteMarketStore
+
+TARGETS = {"spark": {"trades_per_s": 20_000, "p99_ms": 3_000}, "light": {"trades_per_s": 50_000, "p99_ms": 1_000}}
+_SYMBOLS = DEFAULT_SYMBOLS.split(",")
+_TRADES_PER_FRAME = 100
+_PARTITIONS = 6
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _frame_messages(rng: random.Random, frame: int, received_at_ms: int, codec: TradeBatchCodec) -> list[tuple[bytes, bytes, int]]:
+    """One simulator-like frame as the ingest publishes it: one message per symbol. Returns (key, value, trades)."""
+    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    for index in range(_TRADES_PER_FRAME):
+        symbol = rng.choice(_SYMBOLS)
+        trade = {"s": symbol, "p": round(100 + rng.random() * 50, 2), "t": received_at_ms - rng.randint(0, 2000) + index, "v": float(rng.randint(1, 500)), "c": ["1"]}
+        by_symbol.setdefault(symbol, []).append(trade)
+    return [(symbol.encode(), codec.encode(trades, received_at_ms, "benchmark"), len(trades)) for symbol, trades in by_symbol.items()]
+
+
+def _produce(kafka: KafkaSettings, topic: str, frames: int, frame_interval_s: float = 0.0, seed: int = 7) -> tuple[int, int]:
+    """Produce `frames` frames, paced at `frame_interval_s` when given; returns (trades, messages)."""
+    rng, codec = random.Random(seed), TradeBatchCodec()
+    producer = Producer(kafka.producer_config(**{"linger.ms": 5}))
+    trades = messages = 0
+    started = time.monotonic()
+    for frame in range(frames):
+        if frame_interval_s:
+            time.sleep(max(0.0, started + frame * frame_interval_s - time.monotonic()))
+        for key, value, count in _frame_messages(rng, frame, int(time.time() * 1000), codec):
+            producer.produce(topic, key=key, value=value, headers=codec.headers)
+            trades, messages = trades + count, messages + 1
+        producer.poll(0)
+    if producer.flush(60):
+        raise RuntimeError("benchmark producer could not deliver every message")
+    return trades, messages
+
+
+def _ceiling(kafka: KafkaSettings, topic: str, trades: int, messages: int) -> dict[str, float]:
+    """A bare consumer reading the whole topic to EOF: the broker's deliverable rate."""
+    consumer = Consumer(kafka.consumer_config("bench-ceiling", **{"enable.partition.eof": True}))
+    consumer.assign([TopicPartition(topic, partition, 0) for partition in range(_PARTITIONS)])
+    seen, eofs, started = 0, set(), time.perf_counter()
+    while len(eofs) < _PARTITIONS:
+        for message in consumer.consume(10_000, 1.0):
+            if message.error() is None:
+                seen += 1
+            elif message.error().code() == KafkaError._PARTITION_EOF:
+                eofs.add(message.partition())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    if seen != messages:
+        raise RuntimeError(f"ceiling consumer read {seen} of {messages} messages")
+    return {"trades_per_s": round(trades / elapsed, 1), "messages_per_s": round(messages / elapsed, 1)}
+
+
+class _Progress:
+    """Rows written so far and when each write finished, from the engine's writer thread."""
+
+    def __init__(self, write: Callable[[list], Any]) -> None:
+        self._write = write
+        self.rows = 0
+        self.first_write_at: float | None = None
+        self.first_write_rows = 0
+        self.last_write_at: float | None = None
+
+    def __call__(self, rows: list) -> Any:
+        result = self._write(rows)
+        now = time.perf_counter()
+        self.rows += len(rows)
+        if self.first_write_at is None:
+            self.first_write_at, self.first_write_rows = now, len(rows)
+        self.last_write_at = now
+        return result
+
+    def wait_for(self, rows: int, timeout_s: float, engine_thread: threading.Thread, failure: list[BaseException]) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.rows < rows:
+            if not engine_thread.is_alive():
+                cause = f": {failure[0]}" if failure else ""
+                raise RuntimeError(f"engine stopped after {self.rows} of {rows} rows{cause}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {self.rows} of {rows} rows written after {timeout_s:.0f}s")
+            time.sleep(0.05)
+
+
+def _bench_engine(engine: str, kafka: KafkaSettings, workdir: Path, backlog_frames: int, rate: float, seconds: float) -> dict[str, Any]:
+    topic = f"bench_{engine}"
+    ensure_topics(AdminClient(kafka.admin_config()), kafka.bootstrap_servers, [TopicSpec(topic, _PARTITIONS, 1, 3_600_000)])
+    backlog_trades, backlog_messages = _produce(kafka, topic, backlog_frames)
+    _progress(f"{engine}: backlog of {backlog_trades:,} trades in {backlog_messages:,} messages")
+    store = SqliteMarketStore(EmbeddedStoreSettings(str(workdir / f"{engine}.sqlite")))
+    calendar = TradingCalendar()
+    progress = _Progress(partial(write_trade_batch, store))
+    sink = TradeSink(progress, None, StreamStats(engine))
+    stop, failure = threading.Event(), []
+
+    def run() -> None:
+        try:
+            if engine == "light":
+                run_light(kafka, LightEngineSettings(topic=topic, group_id=f"bench-{engine}"), calendar, sink, stop, lambda: None)
+            else:
+                spark = SparkResource(master="local[*]", spark_config={"spark.ui.enabled": "false", "spark.driver.memory": "1g"})
+                settings = SparkStreamSettings(topic, str(workdir / "checkpoint"), max_messages_per_trigger=20_000)
+                run_spark(spark.session, kafka, settings, calendar, sink, stop, lambda: None)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name=f"{engine}-engine", daemon=True)
+    thread.start()
+    try:
+        progress.wait_for(backlog_trades, 600, thread, failure)
+        measured_rows = backlog_trades - progress.first_write_rows
+        sustained = measured_rows / max(progress.last_write_at - progress.first_write_at, 1e-9)
+        _progress(f"{engine}: sustained {sustained:,.0f} trades/s")
+        sink.stats = StreamStats(engine, keep_run_latency=True)
+        frames = int(rate * seconds / _TRADES_PER_FRAME)
+        _progress(f"{engine}: offering {rate:,.0f} trades/s for {seconds:.0f}s")
+        offered, _ = _produce(kafka, topic, frames, frame_interval_s=_TRADES_PER_FRAME / rate, seed=11)
+        progress.wait_for(backlog_trades + offered, 120, thread, failure)
+    finally:
+        stop.set()
+        thread.join(60)
+        store.close()
+    if failure:
+        raise RuntimeError(f"{engine} engine failed: {failure[0]}") from failure[0]
+    latency = sink.stats.run_latency.percentiles((50, 99))
+    return {
+        "sustained_trades_per_s": round(sustained, 1),
+        "backlog_trades": backlog_trades,
+        "latency_offered_trades_per_s": rate,
+        "latency_trades": sink.stats.run_latency.count,
+        "latency_p50_ms": latency["p50"],
+        "latency_p99_ms": latency["p99"],
+        "latency_max_ms": sink.stats.run_latency.maximum(),
+        "meets_target": sustained >= TARGETS[engine]["trades_per_s"] and (latency["p99"] or 0) <= TARGETS[engine]["p99_ms"],
+        "target": TARGETS[engine],
+    }
+
+
+def run_benchmark(engines: list[str], backlog_trades: int, rate: float, seconds: float) -> dict[str, Any]:
+    frames = backlog_trades // _TRADES_PER_FRAME
+    # Other work on the machine skews every figure; the load averages say how busy it was.
+    result: dict[str, Any] = {"benchmark": "stream_processing", "load_average_before": os.getloadavg(), "trades_per_message": None, "engines": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-processing-") as workdir, LocalKafkaBroker(Path(workdir) / "kafka") as broker:
+        kafka = KafkaSettings(broker.bootstrap_servers)
+        ensure_topics(AdminClient(kafka.admin_config()), broker.bootstrap_servers, [TopicSpec("bench_ceiling", _PARTITIONS, 1, 3_600_000)])
+        trades, messages = _produce(kafka, "bench_ceiling", frames)
+        result["trades_per_message"] = round(trades / messages, 2)
+        result["ceiling"] = _ceiling(kafka, "bench_ceiling", trades, messages)
+        _progress(f"ceiling (bare consumer): {result['ceiling']['trades_per_s']:,.0f} trades/s")
+        for engine in engines:
+            result["engines"][engine] = _bench_engine(engine, kafka, Path(workdir) / engine, frames, rate, seconds)
+    result["load_average_after"] = os.getloadavg()
+    for figures in result["engines"].values():
+        figures["ratio_to_ceiling"] = round(figures["sustained_trades_per_s"] / result["ceiling"]["trades_per_s"], 3)
+    return result

@@ -1,0 +1,79 @@
+import io
+import json
+
+import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from stock_platform.kafka.avro_codec import (
+    TRADE_BATCH_SCHEMA,
+    DeadLetterCodec,
+    TradeBatchCodec,
+    UnknownSchemaError,
+    load_schema,
+    schema_header,
+    schema_name_from_headers,
+)
+from stock_platform.paths import project_dir
+
+TRADES = [
+    {"s": "AAPL", "p": 190.25, "t": 1_760_000_000_123, "v": 10.0, "c": ["1"]},
+    {"s": "AAPL", "p": 190.5, "t": 1_760_000_000_123, "v": 5.0, "c": None},
+]
+
+
+def test_trade_batch_round_trips():
+    codec = TradeBatchCodec()
+    decoded = codec.decode(codec.encode(TRADES, 1_760_000_000_200, "simulator"), TRADE_BATCH_SCHEMA)
+    assert decoded.trades == TRADES
+    assert decoded.received_at_ms == 1_760_000_000_200
+    assert decoded.source == "simulator"
+
+
+def test_header_names_the_schema_version():
+    codec = TradeBatchCodec()
+    assert schema_name_from_headers(codec.headers) == TRADE_BATCH_SCHEMA
+    assert schema_name_from_headers(None) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [([("other", b"x"), ("schema", b"\xff")], b"\xff"), ([("schema", None)], None), ([], None), (None, None)],
+)
+def test_the_raw_schema_header_is_returned_undecoded(headers, expected):
+    assert schema_header(headers) == expected
+
+
+def test_records_written_before_newer_fields_existed_decode_with_defaults():
+    old_schema = parse_schema(
+        {
+            "type": "record",
+            "name": "TradeBatch",
+            "namespace": "market",
+            "fields": [
+                {"name": "type", "type": "string"},
+                {"name": "data", "type": {"type": "array", "items": load_schema(TRADE_BATCH_SCHEMA)["fields"][1]["type"]["items"]}},
+            ],
+        }
+    )
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, old_schema, {"type": "trade", "data": TRADES})
+    decoded = schemaless_reader(io.BytesIO(buffer.getvalue()), old_schema, load_schema(TRADE_BATCH_SCHEMA))
+    assert decoded["received_at"] == 0
+    assert decoded["source"] == "finnhub"
+
+
+def test_every_new_field_has_a_default_for_compatible_evolution():
+    with open(project_dir("schemas") / "market_trade_batch_v1.avsc") as handle:
+        fields = json.load(handle)["fields"]
+    assert all("default" in field for field in fields if field["name"] not in ("data",))
+
+
+def test_unknown_schema_version_is_a_clear_error():
+    with pytest.raises(UnknownSchemaError, match="unknown schema 'market.TradeBatch/v99'"):
+        TradeBatchCodec().decode(b"", "market.TradeBatch/v99")
+
+
+def test_dead_letter_keeps_original_bytes():
+    codec = DeadLetterCodec()
+    record = codec.decode(codec.encode(b"\xff{broken", "not valid JSON", "finnhub_ingest", 42))
+    assert record == {"payload": b"\xff{broken", "reason": "not valid JSON", "source": "finnhub_ingest", "received_at": 42}
