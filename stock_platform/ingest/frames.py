@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from stock_platform.event_time import EventTimeRange
 from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.finnhub.protocol import FrameKind, classify_frame
 from stock_platform.kafka.producer import TrackedProducer
@@ -38,11 +39,19 @@ class IngestStats:
     pings: int = 0
     finnhub_errors: int = 0
     reconnects: int = 0
-    first_event_time_ms: int | None = None
-    last_event_time_ms: int | None = None
+    event_times: EventTimeRange = field(default_factory=EventTimeRange)
+
+    @property
+    def first_event_time_ms(self) -> int | None:
+        return self.event_times.first_ms
+
+    @property
+    def last_event_time_ms(self) -> int | None:
+        return self.event_times.last_ms
 
     def snapshot(self) -> dict[str, Any]:
-        return asdict(self)
+        counters = {counter.name: getattr(self, counter.name) for counter in fields(self) if counter.name != "event_times"}
+        return {**counters, **self.event_times.report()}
 
 
 class FrameHandler:
@@ -131,12 +140,7 @@ class FrameHandler:
             stats.messages += 1
             stats.bytes += len(value)
             stats.trades += len(symbol_trades)
-            times = [trade["t"] for trade in symbol_trades]
-            earliest, latest = min(times), max(times)
-            if stats.first_event_time_ms is None or earliest < stats.first_event_time_ms:
-                stats.first_event_time_ms = earliest
-            if stats.last_event_time_ms is None or latest > stats.last_event_time_ms:
-                stats.last_event_time_ms = latest
+            stats.event_times.add([trade["t"] for trade in symbol_trades])
         self._producer.poll()
 
     def _room(self, key: bytes, headers: list[tuple[str, bytes]]) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stock_platform.event_time import EventTimeRange
 from stock_platform.models import TradeRow
 from stock_platform.processing.latency import LatencyRecorder
 
@@ -24,8 +25,7 @@ class IntervalStats:
     dead_letters: int = 0
     rejected_trades: int = 0
     skipped_messages: int = 0
-    first_event_time_ms: int | None = None
-    last_event_time_ms: int | None = None
+    event_times: EventTimeRange = field(default_factory=EventTimeRange)
     offset_ranges: dict[int, list[int]] = field(default_factory=dict)
     rows_per_day: dict[str, int] = field(default_factory=dict)
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
@@ -90,16 +90,10 @@ class StreamStats:
         for partition, (first, last) in offset_ranges.items():
             span = interval.offset_ranges.setdefault(partition, [first, last])
             span[0], span[1] = min(span[0], first), max(span[1], last)
-        if rows:
-            times = [row.event_time_ms for row in rows]
-            earliest, latest = min(times), max(times)
-            if interval.first_event_time_ms is None or earliest < interval.first_event_time_ms:
-                interval.first_event_time_ms = earliest
-            if interval.last_event_time_ms is None or latest > interval.last_event_time_ms:
-                interval.last_event_time_ms = latest
-            for row in rows:
-                day = row.trading_day.isoformat()
-                interval.rows_per_day[day] = interval.rows_per_day.get(day, 0) + 1
+        interval.event_times.add([row.event_time_ms for row in rows])
+        for row in rows:
+            day = row.trading_day.isoformat()
+            interval.rows_per_day[day] = interval.rows_per_day.get(day, 0) + 1
         batch_latency = LatencyRecorder()
         batch_latency.record(written_at_ms, _trades_per_receipt(rows))
         interval.latency.merge(batch_latency)
@@ -135,8 +129,7 @@ class StreamStats:
             "dead_letters": interval.dead_letters,
             "rejected_trades": interval.rejected_trades,
             "skipped_messages": interval.skipped_messages,
-            "first_event_time_ms": interval.first_event_time_ms,
-            "last_event_time_ms": interval.last_event_time_ms,
+            **interval.event_times.report(),
             "offset_ranges": {partition: list(span) for partition, span in sorted(interval.offset_ranges.items())},
             "rows_per_trading_day": dict(sorted(interval.rows_per_day.items())),
             "latency_p50_ms": percentiles["p50"],
