@@ -124,19 +124,19 @@ def _whole_path(kafka: KafkaSettings, topic: str, seconds: float, offered_rate: 
         started = time.perf_counter()
         totals = run_ingest_window(
             stream, handler, producer, WindowSettings(report_interval_s=5, window_s=seconds),
-            lambda report: _progress(f"  whole path: {report['trades_per_second']:,.0f} trades/s"),
+            lambda report: _progress(f"  whole path: {report.trades_per_second:,.0f} trades/s"),
         )
         elapsed = time.perf_counter() - started
     finally:
         stop_process(simulator)
     return {
-        "trades": totals["trades"],
-        "acknowledged_messages": totals["acknowledged"],
+        "trades": totals.trades,
+        "acknowledged_messages": totals.acknowledged,
         "seconds": round(elapsed, 2),
-        "trades_per_s": round(totals["trades"] / elapsed, 1),
-        "messages": totals["messages"],
-        "dead_letters": totals["dead_letters"],
-        "delivery_failures": totals["delivery_failures"],
+        "trades_per_s": round(totals.trades / elapsed, 1),
+        "messages": totals.messages,
+        "dead_letters": totals.dead_letters,
+        "delivery_failures": totals.delivery_failures,
     }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from stock_platform.finnhub.websocket import FinnhubStream
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.kafka.producer import DeliveryFailedError, TrackedProducer
+from stock_platform.window import WindowTicker
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,69 @@ class WindowSettings:
     flush_timeout_s: float = 30.0
 
 
+class _ReadableByKey(Mapping[str, Any]):
+    """Lets a report also be read by key, as its flat `as_dict()`: the dry run and the Kafka fault tests still do."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class IngestTotals(_ReadableByKey):
+    """Running totals of one ingest window: the handler's counters and Kafka's acknowledgements."""
+
+    frames: int = 0
+    trades: int = 0
+    messages: int = 0
+    bytes: int = 0
+    rejected_trades: int = 0
+    dead_letters: int = 0
+    pings: int = 0
+    finnhub_errors: int = 0
+    reconnects: int = 0
+    first_event_time_ms: int | None = None
+    last_event_time_ms: int | None = None
+    acknowledged: int = 0
+    delivery_failures: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestIntervalReport(_ReadableByKey):
+    """The totals so far plus what happened since the previous report."""
+
+    totals: IngestTotals
+    interval_seconds: float
+    interval_trades: int
+    interval_messages: int
+    interval_dead_letters: int
+    trades_per_second: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """One flat mapping: the totals' keys, then the `interval_*` keys and the rate (asset metadata reads these)."""
+        return {
+            **self.totals.as_dict(),
+            "interval_seconds": self.interval_seconds,
+            "interval_trades": self.interval_trades,
+            "interval_messages": self.interval_messages,
+            "interval_dead_letters": self.interval_dead_letters,
+            "trades_per_second": self.trades_per_second,
+        }
+
+
 class IngestReporter:
     """Builds interval reports (deltas and totals) from the handler, producer and stream counters."""
 
@@ -31,31 +95,29 @@ class IngestReporter:
         self._handler = handler
         self._producer = producer
         self._stream = stream
-        self._previous: dict[str, Any] = {}
+        self._previous = IngestTotals()
         self._previous_at = time.monotonic()
 
-    def totals(self) -> dict[str, Any]:
+    def totals(self) -> IngestTotals:
         self._handler.stats.reconnects = self._stream.reconnects
-        return {
-            **self._handler.stats.snapshot(),
-            "acknowledged": self._producer.delivered,
-            "delivery_failures": self._producer.failed,
-        }
+        return IngestTotals(
+            **self._handler.stats.snapshot(), acknowledged=self._producer.delivered, delivery_failures=self._producer.failed
+        )
 
-    def interval_report(self) -> dict[str, Any]:
-        """Totals plus what happened since the previous report (`interval_*` keys, rate per second)."""
+    def interval_report(self) -> IngestIntervalReport:
+        """Totals plus what happened since the previous report (`interval_*` figures, rate per second)."""
         now = time.monotonic()
-        totals = self.totals()
+        totals, previous = self.totals(), self._previous
         elapsed = max(now - self._previous_at, 1e-9)
-        interval_trades = totals["trades"] - self._previous.get("trades", 0)
-        report = {
-            **totals,
-            "interval_seconds": round(elapsed, 3),
-            "interval_trades": interval_trades,
-            "interval_messages": totals["messages"] - self._previous.get("messages", 0),
-            "interval_dead_letters": totals["dead_letters"] - self._previous.get("dead_letters", 0),
-            "trades_per_second": round(interval_trades / elapsed, 1),
-        }
+        interval_trades = totals.trades - previous.trades
+        report = IngestIntervalReport(
+            totals=totals,
+            interval_seconds=round(elapsed, 3),
+            interval_trades=interval_trades,
+            interval_messages=totals.messages - previous.messages,
+            interval_dead_letters=totals.dead_letters - previous.dead_letters,
+            trades_per_second=round(interval_trades / elapsed, 1),
+        )
         self._previous, self._previous_at = totals, now
         return report
 
@@ -65,8 +127,8 @@ def run_ingest_window(
     handler: FrameHandler,
     producer: TrackedProducer,
     settings: WindowSettings,
-    report: Callable[[dict[str, Any]], None],
-) -> dict[str, Any]:
+    report: Callable[[IngestIntervalReport], None],
+) -> IngestTotals:
     """Ingest until the window ends or the stream is stopped; always flush and report at the end.
 
     Returns:
@@ -75,22 +137,17 @@ def run_ingest_window(
         would only be queued to fail too — the run stops so its keeper restarts it once Kafka is back.
     """
     reporter = IngestReporter(handler, producer, stream)
-    started = last_report = time.monotonic()
+    ticker = WindowTicker(reporter.interval_report, stream.stop_event, report, settings.report_interval_s, settings.window_s)
 
     def on_tick() -> None:
-        nonlocal last_report
+        # Delivery callbacks run only inside poll(); a failure stops the window before the ticker may report.
         producer.poll()
         if producer.failed:
             raise DeliveryFailedError(
                 f"Kafka stopped acknowledging: {producer.failed} messages failed (last error: {producer.last_error}); "
                 "stopped reading Finnhub so nothing more is read and dropped"
             )
-        now = time.monotonic()
-        if settings.window_s is not None and now - started >= settings.window_s:
-            stream.stop_event.set()
-        if now - last_report >= settings.report_interval_s:
-            last_report = now
-            report(reporter.interval_report())
+        ticker()
 
     remaining = 0
     try:
@@ -99,6 +156,6 @@ def run_ingest_window(
         remaining = producer.flush(settings.flush_timeout_s)
         if remaining:
             logger.error("%d Kafka messages still unacknowledged after %.0fs flush", remaining, settings.flush_timeout_s)
-        report(reporter.interval_report())
+        ticker.final_report()
     producer.raise_on_failures(unacknowledged=remaining)
     return reporter.totals()

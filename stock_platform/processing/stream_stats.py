@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from stock_platform.event_time import EventTimeRange
 from stock_platform.models import TradeRow
@@ -29,6 +28,44 @@ class IntervalStats:
     offset_ranges: dict[int, list[int]] = field(default_factory=dict)
     rows_per_day: dict[str, int] = field(default_factory=dict)
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTotals:
+    """Run totals of a stream processor so far."""
+
+    batches: int
+    messages: int
+    rows_written: int
+    duplicate_trades: int
+    late_trades: int
+    dead_letters: int
+    skipped_messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamIntervalReport:
+    """One reporting interval of a stream processor run, with the run totals so far."""
+
+    engine: str
+    interval_seconds: float
+    batches: int
+    messages: int
+    rows_written: int
+    trades_per_second: float
+    duplicate_trades: int
+    late_trades: int
+    dead_letters: int
+    rejected_trades: int
+    skipped_messages: int
+    first_event_time_ms: int | None
+    last_event_time_ms: int | None
+    offset_ranges: dict[int, list[int]]  # partition -> [first, last] offset consumed
+    rows_per_trading_day: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    latency_max_ms: float | None
+    totals: StreamTotals
 
 
 class StreamStats:
@@ -109,34 +146,35 @@ class StreamStats:
         ):
             self.totals[key] += value
 
-    def interval_report(self) -> dict[str, Any]:
+    def interval_report(self) -> StreamIntervalReport:
         """The interval's figures (and totals so far); starts a new interval."""
         with self._lock:
             now = self._clock()
             interval, elapsed = self._interval, max(now - self._interval_started, 1e-9)
             self._interval, self._interval_started = IntervalStats(), now
-            totals = dict(self.totals)
+            totals = StreamTotals(**self.totals)
         percentiles = interval.latency.percentiles((50, 99))
-        return {
-            "engine": self.engine,
-            "interval_seconds": round(elapsed, 3),
-            "batches": interval.batches,
-            "messages": interval.messages,
-            "rows_written": interval.rows_written,
-            "trades_per_second": round(interval.rows_written / elapsed, 1),
-            "duplicate_trades": interval.duplicate_trades,
-            "late_trades": interval.late_trades,
-            "dead_letters": interval.dead_letters,
-            "rejected_trades": interval.rejected_trades,
-            "skipped_messages": interval.skipped_messages,
-            **interval.event_times.report(),
-            "offset_ranges": {partition: list(span) for partition, span in sorted(interval.offset_ranges.items())},
-            "rows_per_trading_day": dict(sorted(interval.rows_per_day.items())),
-            "latency_p50_ms": percentiles["p50"],
-            "latency_p99_ms": percentiles["p99"],
-            "latency_max_ms": interval.latency.maximum(),
-            "totals": totals,
-        }
+        return StreamIntervalReport(
+            engine=self.engine,
+            interval_seconds=round(elapsed, 3),
+            batches=interval.batches,
+            messages=interval.messages,
+            rows_written=interval.rows_written,
+            trades_per_second=round(interval.rows_written / elapsed, 1),
+            duplicate_trades=interval.duplicate_trades,
+            late_trades=interval.late_trades,
+            dead_letters=interval.dead_letters,
+            rejected_trades=interval.rejected_trades,
+            skipped_messages=interval.skipped_messages,
+            first_event_time_ms=interval.event_times.first_ms,
+            last_event_time_ms=interval.event_times.last_ms,
+            offset_ranges={partition: list(span) for partition, span in sorted(interval.offset_ranges.items())},
+            rows_per_trading_day=dict(sorted(interval.rows_per_day.items())),
+            latency_p50_ms=percentiles["p50"],
+            latency_p99_ms=percentiles["p99"],
+            latency_max_ms=interval.latency.maximum(),
+            totals=totals,
+        )
 
 
 def _trades_per_receipt(rows: Iterable[TradeRow]) -> list[tuple[int, int]]:

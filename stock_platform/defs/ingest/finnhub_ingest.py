@@ -5,7 +5,7 @@ from pydantic import Field
 
 from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream
 from stock_platform.ingest.frames import FrameHandler
-from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.ingest.runner import IngestIntervalReport, WindowSettings, run_ingest_window
 from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.kafka.producer import DeliveryFailedError
 from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
@@ -46,10 +46,9 @@ def ingest_trades(
 
         provenance = run_provenance(context)
 
-        def report(interval: dict) -> None:
-            context.log_event(
-                dg.AssetMaterialization(MARKET_KEY, metadata=market_metadata(interval, producer.offset_ranges, provenance))
-            )
+        def report(interval: IngestIntervalReport) -> None:
+            metadata = market_metadata(interval.as_dict(), producer.offset_ranges, provenance)
+            context.log_event(dg.AssetMaterialization(MARKET_KEY, metadata=metadata))
 
         settings = WindowSettings(
             report_interval_s=config.report_interval_seconds,
@@ -62,7 +61,7 @@ def ingest_trades(
         except DeliveryFailedError as error:
             # One line naming the broker; the keeper relaunches the run (backing off) until Kafka is back.
             raise dg.Failure(description=f"Kafka at {kafka.bootstrap_servers}: {error}", allow_retries=False) from None
-    context.log.info(f"Ingest window finished: {totals['trades']} trades, {totals['dead_letters']} dead letters")
+    context.log.info(f"Ingest window finished: {totals.trades} trades, {totals.dead_letters} dead letters")
 
 
 @dg.job(

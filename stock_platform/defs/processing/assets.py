@@ -7,6 +7,7 @@ import dagster as dg
 
 from stock_platform.defs.kafka.market import MARKET_KEY
 from stock_platform.defs.provenance import CODE_VERSION
+from stock_platform.processing.stream_stats import StreamIntervalReport
 
 STREAM_JOB_NAME = "stream_processor"
 # The ServiceAccount of helm/stock-platform (release stock-platform) allowed to start Spark executor
@@ -43,47 +44,48 @@ def _timestamp(ms: int | None) -> dg.MetadataValue | None:
     return dg.MetadataValue.timestamp(ms / 1000) if ms is not None else None
 
 
-def trades_metadata(report: dict[str, Any], provenance: dict[str, dg.MetadataValue]) -> dict[str, Any]:
+def trades_metadata(report: StreamIntervalReport, provenance: dict[str, dg.MetadataValue]) -> dict[str, Any]:
     """Audit metadata of one stream interval for `trades`."""
     metadata: dict[str, Any] = {
         **provenance,
-        "engine": dg.MetadataValue.text(report["engine"]),
-        "rows_written": dg.MetadataValue.int(report["rows_written"]),
-        "messages": dg.MetadataValue.int(report["messages"]),
-        "batches": dg.MetadataValue.int(report["batches"]),
-        "trades_per_second": dg.MetadataValue.float(float(report["trades_per_second"])),
-        "interval_seconds": dg.MetadataValue.float(float(report["interval_seconds"])),
-        "duplicate_trades": dg.MetadataValue.int(report["duplicate_trades"]),
-        "late_trades": dg.MetadataValue.int(report["late_trades"]),
-        "dead_letters": dg.MetadataValue.int(report["dead_letters"]),
-        "rejected_trades": dg.MetadataValue.int(report["rejected_trades"]),
-        "skipped_messages": dg.MetadataValue.int(report["skipped_messages"]),
-        "offset_ranges": dg.MetadataValue.json({f"partition {p}": span for p, span in report["offset_ranges"].items()}),
-        "rows_per_trading_day": dg.MetadataValue.json(report["rows_per_trading_day"]),
-        "total_rows_written": dg.MetadataValue.int(report["totals"]["rows_written"]),
+        "engine": dg.MetadataValue.text(report.engine),
+        "rows_written": dg.MetadataValue.int(report.rows_written),
+        "messages": dg.MetadataValue.int(report.messages),
+        "batches": dg.MetadataValue.int(report.batches),
+        "trades_per_second": dg.MetadataValue.float(float(report.trades_per_second)),
+        "interval_seconds": dg.MetadataValue.float(float(report.interval_seconds)),
+        "duplicate_trades": dg.MetadataValue.int(report.duplicate_trades),
+        "late_trades": dg.MetadataValue.int(report.late_trades),
+        "dead_letters": dg.MetadataValue.int(report.dead_letters),
+        "rejected_trades": dg.MetadataValue.int(report.rejected_trades),
+        "skipped_messages": dg.MetadataValue.int(report.skipped_messages),
+        "offset_ranges": dg.MetadataValue.json({f"partition {p}": span for p, span in report.offset_ranges.items()}),
+        "rows_per_trading_day": dg.MetadataValue.json(report.rows_per_trading_day),
+        "total_rows_written": dg.MetadataValue.int(report.totals.rows_written),
     }
-    for key in ("latency_p50_ms", "latency_p99_ms", "latency_max_ms"):
-        if report[key] is not None:
-            metadata[key] = dg.MetadataValue.float(float(report[key]))
-    for key, ms in (("first_event_time", report["first_event_time_ms"]), ("last_event_time", report["last_event_time_ms"])):
+    latencies = (("latency_p50_ms", report.latency_p50_ms), ("latency_p99_ms", report.latency_p99_ms), ("latency_max_ms", report.latency_max_ms))
+    for key, latency in latencies:
+        if latency is not None:
+            metadata[key] = dg.MetadataValue.float(float(latency))
+    for key, ms in (("first_event_time", report.first_event_time_ms), ("last_event_time", report.last_event_time_ms)):
         if ms is not None:
             metadata[key] = _timestamp(ms)
     return metadata
 
 
-def stream_events(report: dict[str, Any], provenance: dict[str, dg.MetadataValue]) -> list[dg.AssetMaterialization]:
+def stream_events(report: StreamIntervalReport, provenance: dict[str, dg.MetadataValue]) -> list[dg.AssetMaterialization]:
     """Events for one interval: `trades`, plus each trading-day partition of the aggregates it changed.
 
     Nothing is emitted for an interval that wrote and skipped nothing, so idle streams do not flood the event log.
     """
-    if not report["rows_written"] and not report["dead_letters"] and not report["skipped_messages"]:
+    if not report.rows_written and not report.dead_letters and not report.skipped_messages:
         return []
     events = [dg.AssetMaterialization(TRADES_KEY, metadata=trades_metadata(report, provenance))]
-    for day, rows in report["rows_per_trading_day"].items():
+    for day, rows in report.rows_per_trading_day.items():
         if not trading_days.has_partition_key(day):
             continue
         metadata = {**provenance, "trades_folded": dg.MetadataValue.int(rows),
-                    "engine": dg.MetadataValue.text(report["engine"]), "source": dg.MetadataValue.text("stream")}  # fmt: skip
+                    "engine": dg.MetadataValue.text(report.engine), "source": dg.MetadataValue.text("stream")}  # fmt: skip
         events.append(dg.AssetMaterialization(DAILY_AGGREGATES_KEY, partition=day, metadata=metadata))
         events.append(dg.AssetMaterialization(MINUTE_BARS_KEY, partition=day, metadata=metadata))
     return events

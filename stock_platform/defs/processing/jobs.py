@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import date
 from functools import partial
-from typing import Any
 
 import dagster as dg
 import redis
@@ -31,8 +30,8 @@ from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.reconcile import reconcile_day
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.processing.sink import TradeSink
-from stock_platform.processing.stream_stats import StreamStats
-from stock_platform.processing.window import WindowTicker
+from stock_platform.processing.stream_stats import StreamIntervalReport, StreamStats
+from stock_platform.window import WindowTicker
 from stock_platform.defs.grafana.resources import GrafanaResource
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import LIGHT_ENGINE, ConnectorJarsError, SparkResource, StreamProcessorResource
@@ -50,17 +49,17 @@ class StreamProcessorConfig(dg.Config):
     report_interval_seconds: float = Field(default=30.0, description="How often `trades` and the aggregates get events.")
 
 
-def _health_sample(report: dict[str, Any], run_id: str) -> HealthSample:
+def _health_sample(report: StreamIntervalReport, run_id: str) -> HealthSample:
     return HealthSample(
         component=STREAM_JOB_NAME,
         sampled_at_ms=int(time.time() * 1000),
         run_id=run_id,
-        trades=report["rows_written"],
-        messages=report["messages"],
-        dead_letters=report["dead_letters"],
-        rate_per_s=float(report["trades_per_second"]),
-        latency_p50_ms=report["latency_p50_ms"],
-        latency_p99_ms=report["latency_p99_ms"],
+        trades=report.rows_written,
+        messages=report.messages,
+        dead_letters=report.dead_letters,
+        rate_per_s=float(report.trades_per_second),
+        latency_p50_ms=report.latency_p50_ms,
+        latency_p99_ms=report.latency_p99_ms,
     )
 
 
@@ -106,13 +105,13 @@ def process_market_stream(
     ) as letters:
         provenance = run_provenance(context)
 
-        def report(interval: dict[str, Any]) -> None:
+        def report(interval: StreamIntervalReport) -> None:
             for event in stream_events(interval, provenance):
                 context.log_event(event)
             store.write_health(_health_sample(interval, context.run_id))
 
         window_s = config.window_minutes * 60 if config.window_minutes > 0 else None
-        ticker = WindowTicker(stats, stop, report, config.report_interval_seconds, window_s)
+        ticker = WindowTicker(stats.interval_report, stop, report, config.report_interval_seconds, window_s)
         sink = TradeSink(partial(write_trade_batch, store), letters, stats)
         try:
             if engine == LIGHT_ENGINE:

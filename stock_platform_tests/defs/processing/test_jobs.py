@@ -25,6 +25,7 @@ from stock_platform.defs.grafana.resources import GrafanaResource
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import SparkResource, StreamProcessorResource
 from stock_platform.defs.storage.resources import EmbeddedStoreResource
+from stock_platform.processing.stream_stats import StreamIntervalReport, StreamTotals
 from stock_platform.storage.batch import write_trade_batch
 
 ANNOTATIONS: list[tuple[str, str]] = []
@@ -61,10 +62,11 @@ def _report(**overrides):
         "trades_per_second": 1.3, "duplicate_trades": 1, "late_trades": 2, "dead_letters": 0, "rejected_trades": 0, "skipped_messages": 0,
         "first_event_time_ms": 1_760_000_000_000, "last_event_time_ms": 1_760_000_001_000, "offset_ranges": {0: [3, 9]},
         "rows_per_trading_day": {"2025-10-09": 40, "1999-01-01": 1}, "latency_p50_ms": 20.0, "latency_p99_ms": 80.0,
-        "latency_max_ms": 90.0, "totals": {"rows_written": 400},
+        "latency_max_ms": 90.0,
+        "totals": StreamTotals(batches=20, messages=100, rows_written=400, duplicate_trades=1, late_trades=2, dead_letters=0, skipped_messages=0),
     }  # fmt: skip
     report.update(overrides)
-    return report
+    return StreamIntervalReport(**report)
 
 
 def test_lineage_runs_market_to_trades_to_partitioned_aggregates():

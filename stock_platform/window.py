@@ -1,30 +1,28 @@
-"""A bounded processing window: stop after N seconds, report at a fixed interval, whatever the engine."""
+"""A bounded window with periodic reports: stop after N seconds, report at a fixed interval, whatever the run loop."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
-from stock_platform.processing.stream_stats import StreamStats
-
-Report = Callable[[dict[str, Any]], None]
+ReportT = TypeVar("ReportT")
 
 
-class WindowTicker:
-    """Called by an engine's loop between batches: ends the window and emits interval reports."""
+class WindowTicker(Generic[ReportT]):
+    """Called by a run loop between units of work: ends the window and emits interval reports."""
 
     def __init__(
         self,
-        stats: StreamStats,
+        interval_report: Callable[[], ReportT],
         stop: threading.Event,
-        report: Report,
+        report: Callable[[ReportT], None],
         report_interval_s: float,
         window_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._stats = stats
+        self._interval_report = interval_report
         self._stop = stop
         self._report = report
         self._report_interval_s = report_interval_s
@@ -38,8 +36,8 @@ class WindowTicker:
             self._stop.set()
         if now - self._last_report >= self._report_interval_s:
             self._last_report = now
-            self._report(self._stats.interval_report())
+            self._report(self._interval_report())
 
     def final_report(self) -> None:
         """The figures since the last report; called in `finally` so a terminated run still reports."""
-        self._report(self._stats.interval_report())
+        self._report(self._interval_report())
