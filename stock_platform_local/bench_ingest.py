@@ -130,12 +130,12 @@ def _whole_path(kafka: KafkaSettings, topic: str, seconds: float, offered_rate: 
     finally:
         stop_process(simulator)
     return {
-        "trades": totals.trades,
+        "trades": totals.handler.trades,
         "acknowledged_messages": totals.acknowledged,
         "seconds": round(elapsed, 2),
-        "trades_per_s": round(totals.trades / elapsed, 1),
-        "messages": totals.messages,
-        "dead_letters": totals.dead_letters,
+        "trades_per_s": round(totals.handler.trades / elapsed, 1),
+        "messages": totals.handler.messages,
+        "dead_letters": totals.handler.dead_letters,
         "delivery_failures": totals.delivery_failures,
     }
 

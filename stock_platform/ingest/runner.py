@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stock_platform.finnhub.websocket import FinnhubStream
-from stock_platform.ingest.frames import FrameHandler
+from stock_platform.ingest.frames import FrameHandler, IngestStats
 from stock_platform.kafka.producer import DeliveryFailedError, TrackedProducer
 from stock_platform.window import WindowTicker
 
@@ -45,24 +46,14 @@ class _ReadableByKey(Mapping[str, Any]):
 
 @dataclass(frozen=True, slots=True)
 class IngestTotals(_ReadableByKey):
-    """Running totals of one ingest window: the handler's counters and Kafka's acknowledgements."""
+    """Running totals of one ingest window: a copy of the handler's counters, and Kafka's acknowledgements."""
 
-    frames: int = 0
-    trades: int = 0
-    messages: int = 0
-    bytes: int = 0
-    rejected_trades: int = 0
-    dead_letters: int = 0
-    pings: int = 0
-    finnhub_errors: int = 0
-    reconnects: int = 0
-    first_event_time_ms: int | None = None
-    last_event_time_ms: int | None = None
+    handler: IngestStats = field(default_factory=IngestStats)
     acknowledged: int = 0
     delivery_failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self.handler.snapshot(), "acknowledged": self.acknowledged, "delivery_failures": self.delivery_failures}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +91,22 @@ class IngestReporter:
 
     def totals(self) -> IngestTotals:
         self._handler.stats.reconnects = self._stream.reconnects
-        return IngestTotals(
-            **self._handler.stats.snapshot(), acknowledged=self._producer.delivered, delivery_failures=self._producer.failed
-        )
+        # A copy: the handler keeps counting while the report is read.
+        counters = copy.deepcopy(self._handler.stats)
+        return IngestTotals(counters, acknowledged=self._producer.delivered, delivery_failures=self._producer.failed)
 
     def interval_report(self) -> IngestIntervalReport:
         """Totals plus what happened since the previous report (`interval_*` figures, rate per second)."""
         now = time.monotonic()
         totals, previous = self.totals(), self._previous
         elapsed = max(now - self._previous_at, 1e-9)
-        interval_trades = totals.trades - previous.trades
+        interval_trades = totals.handler.trades - previous.handler.trades
         report = IngestIntervalReport(
             totals=totals,
             interval_seconds=round(elapsed, 3),
             interval_trades=interval_trades,
-            interval_messages=totals.messages - previous.messages,
-            interval_dead_letters=totals.dead_letters - previous.dead_letters,
+            interval_messages=totals.handler.messages - previous.handler.messages,
+            interval_dead_letters=totals.handler.dead_letters - previous.handler.dead_letters,
             trades_per_second=round(interval_trades / elapsed, 1),
         )
         self._previous, self._previous_at = totals, now

@@ -25,8 +25,8 @@ def test_interval_reports_count_since_the_previous_report_and_carry_the_totals()
     second = reporter.interval_report()
     assert (first.interval_trades, first.interval_messages, first.interval_dead_letters) == (10, 4, 1)
     assert (second.interval_trades, second.interval_messages, second.interval_dead_letters) == (15, 5, 0)
-    assert (second.totals.trades, second.totals.acknowledged, second.totals.reconnects) == (25, 8, 2)
-    assert (second.totals.first_event_time_ms, second.totals.last_event_time_ms) == (5_000, 7_000)
+    assert (second.totals.handler.trades, second.totals.acknowledged, second.totals.handler.reconnects) == (25, 8, 2)
+    assert (second.totals.handler.first_event_time_ms, second.totals.handler.last_event_time_ms) == (5_000, 7_000)
 
 
 def test_reports_flatten_to_the_keys_the_audit_trail_reads():

@@ -61,7 +61,7 @@ def ingest_trades(
         except DeliveryFailedError as error:
             # One line naming the broker; the keeper relaunches the run (backing off) until Kafka is back.
             raise dg.Failure(description=f"Kafka at {kafka.bootstrap_servers}: {error}", allow_retries=False) from None
-    context.log.info(f"Ingest window finished: {totals.trades} trades, {totals.dead_letters} dead letters")
+    context.log.info(f"Ingest window finished: {totals.handler.trades} trades, {totals.handler.dead_letters} dead letters")
 
 
 @dg.job(
