@@ -1,28 +1,19 @@
-"""The Stock Platform code location: `dagster dev` loads `defs` from here (see workspace.yaml)."""
+"""The Stock Platform code location: every module under `defs/`, loaded per folder, with the resources bound to the environment.
+
+`dg dev`, `dg check defs` and workspace.yaml (the chart's code server too) load `defs` from here.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from stock_platform.defs.kafka.consumer_lag import consumer_lag_checks, consumer_lag_jobs, consumer_lag_sensors
-from stock_platform.defs.grafana.provision import grafana_jobs
-from stock_platform.defs.ingest.finnhub_ingest import finnhub_ingest, finnhub_ingest_keeper
-from stock_platform.defs.kafka.market import market
-from stock_platform.defs.news.news import news_assets, news_checks, news_jobs, news_sensors
-from stock_platform.defs.processing.jobs import (
-    processing_assets,
-    processing_jobs,
-    processing_schedules,
-    processing_sensors,
-)
-from stock_platform.defs.processing.checks import processing_checks
+import stock_platform.defs as defs_folder
 from stock_platform.defs.resources import build_resources
 
-defs = dg.Definitions(
-    assets=[market, *processing_assets, *news_assets],
-    asset_checks=[*processing_checks, *news_checks, *consumer_lag_checks],
-    jobs=[finnhub_ingest, *processing_jobs, *news_jobs, *grafana_jobs, *consumer_lag_jobs],
-    sensors=[finnhub_ingest_keeper, *processing_sensors, *news_sensors, *consumer_lag_sensors],
-    schedules=processing_schedules,
-    resources=build_resources(),
+# from_module, not load_from_defs_folder: the image installs the package without pyproject.toml's [tool.dg].
+defs = dg.Definitions.merge(
+    dg.ComponentTree.from_module(defs_folder, project_root=Path(__file__).resolve().parent.parent).build_defs(),
+    dg.Definitions(resources=build_resources()),
 )

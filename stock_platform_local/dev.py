@@ -1,4 +1,4 @@
-"""`stock-platform dev`: the local stack (Apache Kafka, optionally Apache Cassandra, the Finnhub simulator) plus `dagster dev`.
+"""`stock-platform dev`: the local stack (Apache Kafka, optionally Apache Cassandra, the Finnhub simulator) plus `dg dev`.
 
 What is configured externally (KAFKA_BOOTSTRAP_SERVERS, CASSANDRA_CONTACT_POINTS, FINNHUB_API_KEY) is not started.
 Servers keep their data under STOCK_PLATFORM_DATA_DIR, so Ctrl-C and `make dev` again resumes where it stopped.
@@ -27,6 +27,8 @@ from stock_platform.paths import project_root
 logger = logging.getLogger(__name__)
 
 _LOCAL_INSTANCE_CONFIG = Path(__file__).resolve().parent / "servers" / "dagster_local.yaml"
+# Dagster's project CLI beside this interpreter (the venv's): `dagster dev` is superseded by `dg dev`.
+DG_COMMAND = (str(Path(sys.executable).with_name("dg")),)
 KAFKA_PORT = 9092
 CASSANDRA_PORT = 9042
 
@@ -87,7 +89,7 @@ def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_dev(port: int, simulator_rate: float) -> int:
-    """Start what is not configured externally, then `dagster dev`; stop everything by PID on exit."""
+    """Start what is not configured externally, then `dg dev`; stop everything by PID on exit."""
     # Ctrl-C and `kill <pid>` both unwind the stack below, so nothing is left running; a launcher started
     # in the background inherits SIGINT ignored, hence the explicit handler.
     signal.signal(signal.SIGINT, _interrupt)
@@ -112,12 +114,12 @@ def run_dev(port: int, simulator_rate: float) -> int:
             print(f"Finnhub simulator on {announced['ws_url']} (pid {simulator.pid}); no FINNHUB_API_KEY set", flush=True)
         print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C stops everything)", flush=True)
         dagster = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(project_root() / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            [*DG_COMMAND, "dev", "-w", str(project_root() / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
             env=env,
             cwd=project_root(),
             start_new_session=True,
         )
-        # dagster dev's children (daemon, webserver, code server, run workers) share its group and stop with it;
+        # dg dev's children (daemon, webserver, code server, run workers) share its group and stop with it;
         # the servers are stopped after them (ExitStack order), so run workers can still flush and commit.
         stack.callback(stop_process_group, dagster, 30.0)
         try:

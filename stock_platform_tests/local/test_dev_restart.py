@@ -1,6 +1,6 @@
 """`make dev`, Ctrl-C, `make dev` again: the stream resumes within a minute, nothing lost or counted twice.
 
-Runs the real launcher (`stock-platform dev`: Apache Kafka, the simulator, `dagster dev` with its daemon and
+Runs the real launcher (`stock-platform dev`: Apache Kafka, the simulator, `dg dev` with its daemon and
 sensors) twice on one data folder, then reopens the broker's log to check the store against the topic.
 """
 
@@ -56,6 +56,8 @@ def test_ctrl_c_and_start_again_resumes_the_stream_with_nothing_lost_or_counted_
     time.sleep(10)
     dev_stack.ctrl_c()
     assert resumed - ui_answered <= RESUME_LIMIT_S, f"new trades {resumed - ui_answered:.0f}s after the UI answered"
+    # The launcher runs `dg dev`; `dagster dev` would print that it is superseded on every start.
+    assert "superseded" not in dev_stack.log_path.read_text(errors="replace")
 
     with LocalKafkaBroker(dev_stack.root / "data" / "kafka") as broker:
         messages = read_topic(broker.bootstrap_servers, ENV_DEFAULTS["KAFKA_TOPIC_MARKET"], timeout_s=30)

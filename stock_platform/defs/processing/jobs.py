@@ -137,7 +137,8 @@ def stream_processor() -> None:
 
 stream_processor_keeper = build_keeper_sensor(stream_processor, "stream_processor_keeper")
 
-_AGGREGATE_SPECS = [
+# A tuple: the defs-folder loader would take a module-level list of specs for asset definitions.
+_AGGREGATE_SPECS = (
     dg.AssetSpec(
         DAILY_AGGREGATES_KEY,
         deps=[trades.key],
@@ -158,7 +159,7 @@ _AGGREGATE_SPECS = [
         owners=["team:data-platform"],
         code_version=CODE_VERSION,
     ),
-]
+)
 
 
 @dg.multi_asset(specs=_AGGREGATE_SPECS, partitions_def=trading_days, can_subset=False)
