@@ -1,38 +1,33 @@
-"""Finnhub REST client: token in a header only, timeouts, shared rate limit, retries honouring Retry-After."""
+"""Finnhub REST client: token in a header only, timeouts, shared rate limit, retries honouring Retry-After.
+
+The HTTP side (session, retries, backoff, redaction) is the platform's shared `stock_platform.http_client`;
+this module keeps what is Finnhub's: the rate limiter, the query parameters, its errors and their hints.
+"""
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Any
 
 import requests
-import tenacity
 
-from stock_platform.finnhub.websocket import FinnhubAuthError
 from stock_platform.finnhub.rate_limit import CallLimiter
+from stock_platform.finnhub.websocket import FinnhubAuthError
+from stock_platform.http_client import HttpClient, HttpSettings, parse_retry_after
+
+__all__ = ["TOKEN_HEADER", "FinnhubRequestError", "FinnhubRestClient", "RestSettings", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Finnhub-Token"
-_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class FinnhubRequestError(RuntimeError):
     """Finnhub answered with an error, or kept failing after every retry."""
-
-
-class _RetryableStatus(Exception):
-    """A 429 or 5xx answer; carries the server's Retry-After, if any."""
-
-    def __init__(self, status: int, retry_after_s: float | None) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -56,35 +51,21 @@ class RestSettings:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 (got {self.max_attempts})")
 
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-class _RetryAfterOrBackoff(tenacity.wait.wait_base):
-    """Wait what the server asked for (capped), else exponential backoff with jitter."""
-
-    def __init__(self, settings: RestSettings) -> None:
-        self._cap_s = settings.max_retry_after_s
-        self._backoff = tenacity.wait_exponential_jitter(initial=settings.backoff_initial_s, max=settings.backoff_max_s)
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(error, _RetryableStatus) and error.retry_after_s is not None:
-            return min(error.retry_after_s, self._cap_s)
-        return self._backoff(retry_state)
+    def http_settings(self) -> HttpSettings:
+        """The shared client's settings: the token in TOKEN_HEADER, retries on 429 and 5xx honouring Retry-After."""
+        return HttpSettings(
+            service="Finnhub",
+            base_url=self.base_url,
+            url_setting="FINNHUB_REST_URL",
+            token=self.token,
+            auth_header=TOKEN_HEADER,
+            auth_prefix="",
+            timeout_s=(self.connect_timeout_s, self.read_timeout_s),
+            max_attempts=self.max_attempts,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            max_retry_after_s=self.max_retry_after_s,
+        )
 
 
 class FinnhubRestClient:
@@ -99,10 +80,14 @@ class FinnhubRestClient:
     ) -> None:
         self._settings = settings
         self._limiter = limiter
-        self._session = session or requests.Session()
-        if settings.token:
-            self._session.headers[TOKEN_HEADER] = settings.token
-        self._sleep = sleep
+        self._http = HttpClient(
+            settings.http_settings(),
+            session=session,
+            sleep=sleep,
+            error_type=FinnhubRequestError,
+            before_attempt=self._take_slot,
+            log=logger,
+        )
         self.calls = 0
 
     def __enter__(self) -> FinnhubRestClient:
@@ -112,7 +97,7 @@ class FinnhubRestClient:
         self.close()
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def company_news(self, symbol: str, start: date, end: date) -> list[dict[str, Any]]:
         """Finnhub `company-news` for `symbol` between two dates, both inclusive."""
@@ -125,61 +110,17 @@ class FinnhubRestClient:
 
     def get_json(self, path: str, params: dict[str, str]) -> Any:
         """GET `path` with retries on 429, 5xx and connection errors; raises one-line errors otherwise."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((_RetryableStatus, requests.ConnectionError, requests.Timeout)),
-            stop=tenacity.stop_after_attempt(self._settings.max_attempts),
-            wait=_RetryAfterOrBackoff(self._settings),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._log_retry(path, state),
-            reraise=True,
-        )
-        try:
-            response = retrying(self._attempt, path, params)
-        except _RetryableStatus as error:
-            raise FinnhubRequestError(
-                f"Finnhub GET {path} still answered HTTP {error.status} after {self._settings.max_attempts} attempts"
-            ) from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise FinnhubRequestError(
-                f"Finnhub at {self._settings.base_url} unreachable after {self._settings.max_attempts} attempts "
-                f"({type(error).__name__}); check FINNHUB_REST_URL and the network"
-            ) from None
-        try:
-            return response.json()
-        except ValueError:
-            raise FinnhubRequestError(f"Finnhub GET {path} returned a body that is not JSON") from None
-
-    def _attempt(self, path: str, params: dict[str, str]) -> requests.Response:
-        self._limiter.acquire()
-        self.calls += 1
-        response = self._session.get(
-            self._settings.base_url.rstrip("/") + path,
-            params=params,
-            timeout=(self._settings.connect_timeout_s, self._settings.read_timeout_s),
-        )
+        response = self._http.request("GET", path, params=params)
         if response.status_code in (401, 403):
             raise FinnhubAuthError(
                 f"Finnhub rejected the API key (HTTP {response.status_code}); check FINNHUB_API_KEY"
             )
-        if response.status_code in _RETRYABLE_STATUSES:
-            raise _RetryableStatus(response.status_code, parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 400:
             raise FinnhubRequestError(
-                f"Finnhub GET {path} answered HTTP {response.status_code}: {self._redact(response.text[:200])}"
+                f"Finnhub GET {path} answered HTTP {response.status_code}: {self._http.redact(response.text[:200])}"
             )
-        return response
+        return self._http.json("GET", path, response)
 
-    def _log_retry(self, path: str, state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait_s = state.next_action.sleep if state.next_action else 0.0
-        logger.warning(
-            "Finnhub GET %s failed (%s); attempt %d of %d, retrying in %.1fs",
-            path,
-            type(error).__name__ if not isinstance(error, _RetryableStatus) else error,
-            state.attempt_number,
-            self._settings.max_attempts,
-            wait_s,
-        )
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._settings.token, "***") if self._settings.token else text
+    def _take_slot(self) -> None:
+        self._limiter.acquire()
+        self.calls += 1

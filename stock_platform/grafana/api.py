@@ -1,6 +1,8 @@
 """Grafana HTTP API client: health, folders, dashboards (idempotent upsert) and annotations.
 
-The token travels only in the Authorization header; it never appears in URLs, errors or logs.
+The token travels only in the Authorization header; it never appears in URLs, errors or logs. The HTTP side
+(session, retries, backoff, redaction) is the platform's shared `stock_platform.http_client`; this module keeps
+what is Grafana's: the API's endpoints, what 401/403/404 mean, and its errors.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-import tenacity
+
+from stock_platform.http_client import HttpClient, HttpSettings
 
 logger = logging.getLogger(__name__)
 
+# Server errors only: a 429 is not retried and a Retry-After is not waited for (exponential backoff with jitter).
 _RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 # Fields Grafana assigns on save; they never make two dashboard versions differ in substance.
 _SERVER_ASSIGNED_FIELDS = ("id", "version")
@@ -27,12 +31,6 @@ class GrafanaError(RuntimeError):
 
 class GrafanaAuthError(GrafanaError):
     """Grafana rejected the token (401) or the token lacks a permission (403)."""
-
-
-class _RetryableStatus(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,21 @@ class GrafanaSettings:
             raise ValueError("GRAFANA_API_TOKEN is not set: create a Grafana service account token (Editor role)")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 (got {self.max_attempts})")
+
+    def http_settings(self) -> HttpSettings:
+        """The shared client's settings: a bearer token, retries on 5xx and network errors."""
+        return HttpSettings(
+            service="Grafana",
+            base_url=self.base_url,
+            url_setting="GRAFANA_URL",
+            token=self.token,
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            retry_statuses=_RETRYABLE_STATUSES,
+            max_retry_after_s=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,10 +105,8 @@ class GrafanaClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
-        self._session = session or requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {settings.token}"
-        self._session.headers["Accept"] = "application/json"
-        self._sleep = sleep
+        self._http = HttpClient(settings.http_settings(), session=session, sleep=sleep, error_type=GrafanaError, log=logger)
+        self._http.session.headers["Accept"] = "application/json"
 
     def __enter__(self) -> GrafanaClient:
         return self
@@ -104,7 +115,7 @@ class GrafanaClient:
         self.close()
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def health(self) -> dict[str, Any]:
         """Server health and version, then an authenticated call so a bad token fails here, not mid-provisioning."""
@@ -187,10 +198,7 @@ class GrafanaClient:
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self._request(method, path, body=body)
-        try:
-            return response.json()
-        except ValueError:
-            raise GrafanaError(f"Grafana {method} {path} returned a body that is not JSON") from None
+        return self._http.json(method, path, response)
 
     def _request(
         self,
@@ -201,28 +209,7 @@ class GrafanaClient:
         conflict_ok: bool = False,
     ) -> requests.Response | None:
         """One API call with retries; None for a 404 when `missing_ok`, or a 409/412 when `conflict_ok`."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((_RetryableStatus, requests.ConnectionError, requests.Timeout)),
-            stop=tenacity.stop_after_attempt(self._settings.max_attempts),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self._settings.backoff_initial_s, max=self._settings.backoff_max_s
-            ),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._log_retry(method, path, state),
-            reraise=True,
-        )
-        try:
-            response = retrying(self._attempt, method, path, body)
-        except _RetryableStatus as error:
-            raise GrafanaError(
-                f"Grafana {method} {path} still answered HTTP {error.status} "
-                f"after {self._settings.max_attempts} attempts"
-            ) from None
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise GrafanaError(
-                f"Grafana at {self._settings.base_url} unreachable after {self._settings.max_attempts} attempts "
-                f"({type(error).__name__}); check GRAFANA_URL and the network"
-            ) from None
+        response = self._http.request(method, path, json=body)
         status = response.status_code
         if (status == 404 and missing_ok) or (status in (409, 412) and conflict_ok):
             return None
@@ -238,31 +225,10 @@ class GrafanaClient:
             raise GrafanaError(f"Grafana {method} {path} answered HTTP {status}: {self._error_message(response)}")
         return response
 
-    def _attempt(self, method: str, path: str, body: dict[str, Any] | None) -> requests.Response:
-        response = self._session.request(
-            method, self._settings.base_url.rstrip("/") + path, json=body, timeout=self._settings.timeout_s
-        )
-        if response.status_code in _RETRYABLE_STATUSES:
-            raise _RetryableStatus(response.status_code)
-        return response
-
-    def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait_s = state.next_action.sleep if state.next_action else 0.0
-        logger.warning(
-            "Grafana %s %s failed (%s); attempt %d of %d, retrying in %.1fs",
-            method,
-            path,
-            error if isinstance(error, _RetryableStatus) else type(error).__name__,
-            state.attempt_number,
-            self._settings.max_attempts,
-            wait_s,
-        )
-
     def _error_message(self, response: requests.Response) -> str:
         try:
             message = str(response.json().get("message", ""))
         except (ValueError, AttributeError):
             message = response.text
         message = " ".join(message.split())[:200]
-        return message.replace(self._settings.token, "***") or "no message"
+        return self._http.redact(message) or "no message"
