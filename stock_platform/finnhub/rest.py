@@ -117,7 +117,7 @@ class FinnhubRestClient:
             )
         if response.status_code >= 400:
             raise FinnhubRequestError(
-                f"Finnhub GET {path} answered HTTP {response.status_code}: {self._http.redact(response.text[:200])}"
+                f"Finnhub GET {path} answered HTTP {response.status_code}: {self._http.redact(response.text)[:200]}"
             )
         return self._http.json("GET", path, response)
 

@@ -230,5 +230,5 @@ class GrafanaClient:
             message = str(response.json().get("message", ""))
         except (ValueError, AttributeError):
             message = response.text
-        message = " ".join(message.split())[:200]
-        return self._http.redact(message) or "no message"
+        # Masked before it is cut, so a token straddling the cut cannot leave a prefix behind.
+        return self._http.redact(" ".join(message.split()))[:200] or "no message"

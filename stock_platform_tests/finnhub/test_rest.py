@@ -134,12 +134,13 @@ def test_rejected_key_is_a_clear_error_and_not_retried(client, status):
 
 
 @responses.activate
-def test_other_client_errors_are_not_retried_and_never_echo_the_token(client):
-    responses.get(NEWS_URL, status=422, body=f"bad request for token {TOKEN}")
+@pytest.mark.parametrize("padding", [0, 170, 195], ids=["short", "token-across-the-cut", "token-past-the-cut"])
+def test_other_client_errors_are_not_retried_and_never_echo_the_token(client, padding):
+    responses.get(NEWS_URL, status=422, body="x" * padding + f"bad request for token {TOKEN}")
     with pytest.raises(FinnhubRequestError, match="HTTP 422") as error:
         _news(client)
     assert client.calls == 1
-    assert TOKEN not in str(error.value)
+    assert TOKEN[:4] not in str(error.value)
 
 
 @responses.activate

@@ -71,6 +71,14 @@ def test_client_errors_become_one_line_messages_without_the_token(client, sleeps
 
 
 @responses.activate
+def test_a_token_across_the_message_cut_leaves_no_prefix_behind(client):
+    responses.get(f"{BASE}/api/health", status=400, json={"message": "x" * 190 + TOKEN})
+    with pytest.raises(GrafanaError) as raised:
+        client.health()
+    assert TOKEN[:4] not in str(raised.value)
+
+
+@responses.activate
 def test_server_errors_are_retried_with_backoff_then_succeed(client, sleeps):
     responses.get(f"{BASE}/api/org", status=502)
     responses.get(f"{BASE}/api/org", status=503)
