@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Finnhub started in 2018; anything before 2000 is a unit error (seconds instead of ms) or garbage.
-_EARLIEST_PLAUSIBLE_MS = 946_684_800_000
+EARLIEST_PLAUSIBLE_MS = 946_684_800_000
 _MAX_SYMBOL_LENGTH = 64
 
 
@@ -56,11 +56,13 @@ class TradeValidator:
         self._limits = limits or TradeLimits()
         self._clock = clock
 
-    def problem(self, trade: Any, now_ms: int | None = None) -> str | None:
-        """Return why `trade` is invalid, or None. Normalises a missing `c` to None in place."""
-        if not isinstance(trade, dict):
-            return f"trade is a JSON {type(trade).__name__}, expected an object"
-        symbol = trade.get("s")
+    @property
+    def limits(self) -> TradeLimits:
+        return self._limits
+
+    @staticmethod
+    def symbol_problem(symbol: Any) -> str | None:
+        """Why `symbol` is not a usable symbol (non-empty, bounded, no surrounding spaces, UTF-8), or None."""
         if (
             not isinstance(symbol, str)
             or not symbol
@@ -69,6 +71,23 @@ class TradeValidator:
             or not _is_utf8(symbol)
         ):
             return f"symbol {_quote.repr(symbol)} is not a non-empty string"
+        return None
+
+    def conditions_ok(self, conditions: list[Any] | tuple[Any, ...]) -> bool:
+        """Whether a list of trade conditions is within the limits (short UTF-8 strings, not too many)."""
+        limits = self._limits
+        return len(conditions) <= limits.max_conditions and all(
+            isinstance(item, str) and len(item) <= limits.max_condition_chars and _is_utf8(item) for item in conditions
+        )
+
+    def problem(self, trade: Any, now_ms: int | None = None) -> str | None:
+        """Return why `trade` is invalid, or None. Normalises a missing `c` to None in place."""
+        if not isinstance(trade, dict):
+            return f"trade is a JSON {type(trade).__name__}, expected an object"
+        symbol = trade.get("s")
+        symbol_problem = self.symbol_problem(symbol)
+        if symbol_problem is not None:
+            return symbol_problem
         price = trade.get("p")
         if not _is_number(price) or not 0 < price <= self._limits.max_price:
             return f"{symbol}: price {_quote.repr(price)} is not a number in (0, {self._limits.max_price:g}]"
@@ -80,19 +99,12 @@ class TradeValidator:
             return f"{symbol}: timestamp {_quote.repr(event_time)} is not an integer of epoch milliseconds"
         if now_ms is None:
             now_ms = int(self._clock() * 1000)
-        if not _EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._limits.max_future_skew_ms:
+        if not EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._limits.max_future_skew_ms:
             return f"{symbol}: timestamp {event_time} ms is not plausible (before 2000 or in the future)"
         conditions = trade.get("c")
         if conditions is None:
             trade["c"] = None
-        elif (
-            not isinstance(conditions, list)
-            or len(conditions) > self._limits.max_conditions
-            or not all(
-                isinstance(item, str) and len(item) <= self._limits.max_condition_chars and _is_utf8(item)
-                for item in conditions
-            )
-        ):
+        elif not isinstance(conditions, list) or not self.conditions_ok(conditions):
             return (
                 f"{symbol}: conditions {_quote.repr(conditions)} are not a list of at most "
                 f"{self._limits.max_conditions} strings of at most {self._limits.max_condition_chars} characters"

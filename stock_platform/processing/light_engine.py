@@ -29,7 +29,7 @@ class LightEngineSettings:
 
     topic: str = "market"
     group_id: str = DEFAULT_GROUP_ID
-    max_batch_messages: int = 2000
+    max_batch_messages: int = 5000
     poll_timeout_s: float = 0.05
 
 

@@ -9,11 +9,17 @@ from datetime import date
 
 from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TradeBatchCodec
 from stock_platform.models import DeadLetter, TradeRow, make_trade_id
-from stock_platform.ingest.validation import TradeValidator
+from stock_platform.ingest.validation import EARLIEST_PLAUSIBLE_MS, TradeValidator
 
 TradingDayFn = Callable[[str, int], date]
 DEAD_LETTER_SOURCE = "stream_processor"
 _MAX_REASONS_PER_DEAD_LETTER = 5
+# Bounds the decoder's memory of symbols and condition lists it has already checked.
+_MAX_REMEMBERED = 10_000
+# The position part of a trade id (make_trade_id), precomputed for the positions frames actually reach.
+_POSITION_DIGITS = 6
+_CACHED_POSITIONS = 1024
+_POSITIONS = [f"{position:0{_POSITION_DIGITS}d}" for position in range(_CACHED_POSITIONS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,8 @@ class TradeDecoder:
         self._validator = validator or TradeValidator()
         self._codec = TradeBatchCodec()
         self._clock = clock
+        self._valid_symbols: dict[str, bool] = {}
+        self._valid_conditions: set[tuple[str, ...]] = set()
 
     def decode(
         self, partition: int, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None, schema: bytes | None
@@ -74,43 +82,60 @@ class TradeDecoder:
         """
         now_ms = int(self._clock() * 1000)
         where = f"{self._topic}[{partition}]@{offset}"
-        letter_key = dead_letter_key(self._topic, partition, offset, timestamp_ms)
         if value is None:
-            return self._rejected(letter_key, b"", f"{where}: message has no value", now_ms)
+            return self._rejected(partition, offset, timestamp_ms, b"", f"{where}: message has no value", now_ms)
         if key is None:
-            return self._rejected(letter_key, value, f"{where}: message has no key (the key must be the symbol)", now_ms)
+            reason = f"{where}: message has no key (the key must be the symbol)"
+            return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
         if schema is None:
-            return self._rejected(letter_key, value, f"{where}: message has no {SCHEMA_HEADER!r} header naming its Avro schema", now_ms)
+            reason = f"{where}: message has no {SCHEMA_HEADER!r} header naming its Avro schema"
+            return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
         try:
             batch = self._codec.decode(value, schema.decode("utf-8"))
         except Exception as error:  # noqa: BLE001 - any decoding failure is a dead letter, with its reason
             reason = f"{where}: not a decodable TradeBatch ({type(error).__name__}: {error})"
-            return self._rejected(letter_key, value, reason, now_ms)
+            return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
         expected_symbol = key.decode("utf-8", "replace")
         decoded = DecodedMessage()
         reasons: list[str] = []
-        problem = self._validator.problem
+        append = decoded.rows.append
+        trading_day, received_at_ms = self._trading_day, batch.received_at_ms
+        # Every trade of a message shares its id prefix; only the position differs.
+        id_prefix = make_trade_id(self._topic, partition, offset, 0)[:-_POSITION_DIGITS]
+        limits = self._validator.limits
+        max_price, max_volume, latest_ms = limits.max_price, limits.max_volume, now_ms + limits.max_future_skew_ms
+        symbol_ok = self._symbol_ok(expected_symbol)
+        valid_conditions = self._valid_conditions
         for position, trade in enumerate(batch.trades):
-            reason = problem(trade, now_ms)
-            if reason is None and trade["s"] != expected_symbol:
-                reason = f"symbol {trade['s']!r} differs from the message key {expected_symbol!r} (key must be the symbol)"
-            if reason is not None:
-                reasons.append(f"data[{position}]: {reason}")
-                continue
-            symbol, event_time_ms = trade["s"], trade["t"]
-            conditions = trade["c"]
-            decoded.rows.append(
+            price, volume, event_time_ms, conditions = trade["p"], trade["v"], trade["t"], trade["c"]
+            if conditions is not None:
+                conditions = tuple(conditions)
+            # The Avro schema fixes every field's type, so the usual trade passes on these comparisons alone
+            # (NaN fails them); anything else is judged by the full validator, which words the reason.
+            if not (
+                symbol_ok
+                and trade["s"] == expected_symbol
+                and 0 < price <= max_price
+                and 0 <= volume <= max_volume
+                and EARLIEST_PLAUSIBLE_MS <= event_time_ms <= latest_ms
+                and (conditions is None or conditions in valid_conditions or self._conditions_ok(conditions))
+            ):
+                reason = self._problem(trade, expected_symbol, now_ms)
+                if reason is not None:
+                    reasons.append(f"data[{position}]: {reason}")
+                    continue
+            append(
                 TradeRow(
-                    symbol=symbol,
-                    trading_day=self._trading_day(symbol, event_time_ms),
-                    event_time_ms=event_time_ms,
-                    trade_id=make_trade_id(self._topic, partition, offset, position),
-                    price=float(trade["p"]),
-                    volume=float(trade["v"]),
-                    conditions=tuple(conditions) if conditions is not None else None,
-                    received_at_ms=batch.received_at_ms,
-                    kafka_partition=partition,
-                    kafka_offset=offset,
+                    expected_symbol,
+                    trading_day(expected_symbol, event_time_ms),
+                    event_time_ms,
+                    id_prefix + (_POSITIONS[position] if position < _CACHED_POSITIONS else f"{position:0{_POSITION_DIGITS}d}"),
+                    float(price),
+                    float(volume),
+                    conditions,
+                    received_at_ms,
+                    partition,
+                    offset,
                 )
             )
         if reasons:
@@ -118,10 +143,31 @@ class TradeDecoder:
             more = len(reasons) - _MAX_REASONS_PER_DEAD_LETTER
             reason = f"{where}: {len(reasons)} of {len(batch.trades)} trades rejected: {shown}"
             letter = DeadLetter(value, reason + (f"; +{more} more" if more > 0 else ""), DEAD_LETTER_SOURCE, now_ms)
-            decoded.dead_letter = KeyedDeadLetter(letter_key, letter)
+            decoded.dead_letter = KeyedDeadLetter(dead_letter_key(self._topic, partition, offset, timestamp_ms), letter)
             decoded.rejected_trades = len(reasons)
         return decoded
 
-    @staticmethod
-    def _rejected(key: bytes, payload: bytes, reason: str, now_ms: int) -> DecodedMessage:
+    def _symbol_ok(self, symbol: str) -> bool:
+        known = self._valid_symbols.get(symbol)
+        if known is None:
+            known = self._validator.symbol_problem(symbol) is None
+            if len(self._valid_symbols) < _MAX_REMEMBERED:
+                self._valid_symbols[symbol] = known
+        return known
+
+    def _conditions_ok(self, conditions: tuple[str, ...]) -> bool:
+        if not self._validator.conditions_ok(conditions):
+            return False
+        if len(self._valid_conditions) < _MAX_REMEMBERED:
+            self._valid_conditions.add(conditions)
+        return True
+
+    def _problem(self, trade: dict, expected_symbol: str, now_ms: int) -> str | None:
+        reason = self._validator.problem(trade, now_ms)
+        if reason is None and trade["s"] != expected_symbol:
+            reason = f"symbol {trade['s']!r} differs from the message key {expected_symbol!r} (key must be the symbol)"
+        return reason
+
+    def _rejected(self, partition: int, offset: int, timestamp_ms: int, payload: bytes, reason: str, now_ms: int) -> DecodedMessage:
+        key = dead_letter_key(self._topic, partition, offset, timestamp_ms)
         return DecodedMessage(dead_letter=KeyedDeadLetter(key, DeadLetter(payload, reason, DEAD_LETTER_SOURCE, now_ms)))

@@ -13,6 +13,10 @@ from stock_platform.storage.base import StoreError
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_schema import SQLITE_SCHEMA
 
+# SQLite's default page cache (2 MiB) is smaller than one stream batch's share of the trades index:
+# inserts then re-read pages evicted moments before. 64 MiB (allocated only as used) halves their cost.
+_PAGE_CACHE_KIB = 64 * 1024
+
 
 class SqliteConnections:
     """Hands each thread (of each process) its own connection to one database file.
@@ -61,6 +65,7 @@ class SqliteConnections:
             connection.execute(f"PRAGMA busy_timeout = {int(settings.busy_timeout_s * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute(f"PRAGMA synchronous = {settings.synchronous.upper()}")
+            connection.execute(f"PRAGMA cache_size = -{_PAGE_CACHE_KIB}")
         except sqlite3.Error as error:
             raise StoreError(f"cannot open embedded store {settings.path}: {error}") from None
         return connection

@@ -87,3 +87,27 @@ def test_unreadable_messages_become_dead_letters_keyed_by_their_source_message(k
     assert decoded.dead_letter.key == b"market/0/1/%d" % (T0 + 3)
     assert decoded.dead_letter.letter.reason.startswith("market[0]@1: ") and reason in decoded.dead_letter.letter.reason
     assert decoded.dead_letter.letter.payload == (value or b"")
+
+
+@pytest.mark.parametrize(
+    ("trade", "reason"),
+    [
+        ({"s": "AAPL", "p": float("nan"), "t": T0, "v": 1.0, "c": None}, "price nan"),
+        ({"s": "AAPL", "p": 1.0, "t": T0, "v": float("inf"), "c": None}, "volume inf"),
+        ({"s": "AAPL", "p": 1.0, "t": 946_684_799_999, "v": 1.0, "c": None}, "not plausible"),
+        ({"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": ["x" * 33]}, "conditions"),
+        ({"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": ["1"] * 33}, "conditions"),
+    ],
+)
+def test_trades_the_quick_checks_doubt_are_judged_by_the_full_validator(trade, reason):
+    decoded = _decoder().decode(0, 1, T0, b"AAPL", _encode([trade]), SCHEMA)
+    assert decoded.rows == [] and reason in decoded.dead_letter.letter.reason
+
+
+@pytest.mark.parametrize(("conditions", "stored"), [(["é", "1"], ("é", "1")), ([], ()), (None, None)])
+def test_conditions_the_validator_accepts_are_kept_as_tuples(conditions, stored):
+    decoder = _decoder()
+    for offset in range(2):  # the second time from the decoder's memory of valid condition lists
+        value = _encode([{"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": conditions}])
+        [row] = decoder.decode(0, offset, T0, b"AAPL", value, SCHEMA).rows
+        assert row.conditions == stored
