@@ -1,38 +1,25 @@
-"""Defaults for every documented environment variable; the local launcher fills unset ones from here."""
+"""Every environment variable of the platform with its default, derived from the systems' settings models.
+
+Nothing is declared here: a setting's default, variable and secrecy live in its system's model
+(`stock_platform/<system>/settings.py`). The local launcher fills unset variables from ENV_DEFAULTS, the
+Helm tests check that the chart sets each of them, and SECRET_ENV_VARS must come from Kubernetes Secrets.
+"""
 
 from __future__ import annotations
 
-from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS
+from collections.abc import Mapping
+from types import MappingProxyType
 
-# Secrets default to empty: they are optional for the embedded stack and must never get a value here.
-ENV_DEFAULTS: dict[str, str] = {
-    "FINNHUB_API_KEY": "",
-    "FINNHUB_WS_URL": "wss://ws.finnhub.io",
-    "FINNHUB_REST_URL": "https://finnhub.io/api/v1",
-    "FINNHUB_SYMBOLS": DEFAULT_SYMBOLS,
-    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-    "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
-    "KAFKA_SASL_MECHANISM": "",
-    "KAFKA_SASL_USERNAME": "",
-    "KAFKA_SASL_PASSWORD": "",
-    "KAFKA_TOPIC_MARKET": "market",
-    "KAFKA_TOPIC_DEAD_LETTER": "market.dead_letter",
-    "STOCK_PLATFORM_STORE": "embedded",
-    "STOCK_PLATFORM_DATA_DIR": ".stock_platform",
-    "CASSANDRA_CONTACT_POINTS": "127.0.0.1",
-    "CASSANDRA_PORT": "9042",
-    "CASSANDRA_LOCAL_DC": "datacenter1",
-    "CASSANDRA_KEYSPACE": "market",
-    "CASSANDRA_USERNAME": "",
-    "CASSANDRA_PASSWORD": "",
-    "CASSANDRA_TLS": "false",
-    "CASSANDRA_CONSISTENCY": "LOCAL_QUORUM",
-    "GRAFANA_URL": "http://127.0.0.1:3001",
-    "GRAFANA_API_TOKEN": "",
-    "STREAM_ENGINE": "spark",
-    "SPARK_MASTER": "local[*]",
-    "SPARK_CHECKPOINT_DIR": ".stock_platform/checkpoints",
-    "REDIS_URL": "",
-}
+from stock_platform.finnhub.settings import FinnhubEnv
+from stock_platform.grafana.settings import GrafanaEnv
+from stock_platform.kafka.settings import KafkaEnv
+from stock_platform.processing.settings import SparkEnv, StreamProcessorEnv
+from stock_platform.settings import EnvSettings, env_defaults, secret_variables
+from stock_platform.storage.settings import StoreEnv
 
-SECRET_ENV_VARS = frozenset({"FINNHUB_API_KEY", "KAFKA_SASL_PASSWORD", "CASSANDRA_PASSWORD", "GRAFANA_API_TOKEN"})
+# One model per Dagster resource of the code location; the market store's nests the embedded and Cassandra ones.
+SETTINGS_MODELS: tuple[type[EnvSettings], ...] = (FinnhubEnv, KafkaEnv, StoreEnv, GrafanaEnv, SparkEnv, StreamProcessorEnv)
+
+# Secrets are empty: they are optional for the embedded stack and never have a default.
+ENV_DEFAULTS: Mapping[str, str] = MappingProxyType(env_defaults(SETTINGS_MODELS))
+SECRET_ENV_VARS: frozenset[str] = secret_variables(SETTINGS_MODELS)

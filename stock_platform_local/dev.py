@@ -22,6 +22,8 @@ from stock_platform_local.servers.cassandra import LocalCassandraNode
 from stock_platform_local.servers.process import ServerStartError, free_port, start_announcing_server, stop_process, stop_process_group
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.jvm_artifacts import ArtifactResolutionError
+from stock_platform.processing.settings import checkpoints_under
+from stock_platform.storage.settings import CASSANDRA_STORE, StoreEnv
 from stock_platform.paths import project_root
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ def start_local_servers(stack: ExitStack, env: MutableMapping[str, str], explici
         broker = stack.enter_context(LocalKafkaBroker(data_dir / "kafka", port=preferred_port(KAFKA_PORT)))
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         print(f"Apache Kafka on {broker.bootstrap_servers} (pid {broker.pid}, data in {broker.log_dir})", flush=True)
-    if env["STOCK_PLATFORM_STORE"].strip().lower() == "cassandra" and "CASSANDRA_CONTACT_POINTS" not in explicit:
+    if StoreEnv.from_environ(env).backend.strip().lower() == CASSANDRA_STORE and "CASSANDRA_CONTACT_POINTS" not in explicit:
         print("Starting Apache Cassandra (about 20 s) ...", flush=True)
         node = stack.enter_context(LocalCassandraNode(data_dir / "cassandra", port=preferred_port(CASSANDRA_PORT)))
         env.update(CASSANDRA_CONTACT_POINTS=node.contact_point, CASSANDRA_PORT=str(node.port), CASSANDRA_LOCAL_DC=node.local_dc)
@@ -77,14 +79,14 @@ def start_local_servers(stack: ExitStack, env: MutableMapping[str, str], explici
 
 
 def local_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The runs' environment: `environ` over the defaults, with unset state folders under STOCK_PLATFORM_DATA_DIR.
+    """The runs' environment: `environ` over the settings models' defaults, with unset state folders under STOCK_PLATFORM_DATA_DIR.
 
     Without this, moving STOCK_PLATFORM_DATA_DIR (a fresh Kafka log) left Spark on the old checkpoint in
     .stock_platform/checkpoints, whose offsets belong to another topic.
     """
     env = {**ENV_DEFAULTS, **environ}
     if "SPARK_CHECKPOINT_DIR" not in environ:
-        env["SPARK_CHECKPOINT_DIR"] = str(Path(env["STOCK_PLATFORM_DATA_DIR"]) / "checkpoints")
+        env["SPARK_CHECKPOINT_DIR"] = checkpoints_under(env["STOCK_PLATFORM_DATA_DIR"])
     return env
 
 

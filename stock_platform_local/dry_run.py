@@ -116,12 +116,16 @@ def run(args: argparse.Namespace) -> int:
         redact,
         run_dry_run,
     )
-    from stock_platform.env_defaults import ENV_DEFAULTS
     from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
+    from stock_platform.finnhub.settings import FinnhubEnv
+    from stock_platform.kafka.settings import KafkaEnv
 
     environ = dict(os.environ)
-    token = environ.get("FINNHUB_API_KEY") or None
-    symbols = args.symbols or environ.get("FINNHUB_SYMBOLS") or ENV_DEFAULTS["FINNHUB_SYMBOLS"]
+    # The ingest's settings models; here a variable set but empty counts as unset (the models' default).
+    configured = {name: value for name, value in environ.items() if value}
+    finnhub_env, kafka_env = FinnhubEnv.from_environ(configured), KafkaEnv.from_environ(configured)
+    token = finnhub_env.api_key
+    symbols = args.symbols or finnhub_env.symbols
 
     def note(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     def emit(report: IntervalReport) -> None:
         print(report.as_json() if args.json else report.as_text(), flush=True)
 
-    url = _choose_url(args, environ, ENV_DEFAULTS["FINNHUB_WS_URL"])
+    url = _choose_url(args, environ, FinnhubEnv().ws_url)
     try:
         with _interrupts_stop(), _quiet_dead_letter_warnings(), _endpoint(url, args.simulator_rate, note) as ws_url:
             finnhub = FinnhubResource(api_key=token, ws_url=ws_url, symbols=symbols)
@@ -138,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
                 settings,
                 finnhub.source_name(),
                 args.samples,
-                environ.get("KAFKA_TOPIC_MARKET") or ENV_DEFAULTS["KAFKA_TOPIC_MARKET"],
-                environ.get("KAFKA_TOPIC_DEAD_LETTER") or ENV_DEFAULTS["KAFKA_TOPIC_DEAD_LETTER"],
+                kafka_env.market_topic,
+                kafka_env.dead_letter_topic,
             )
             note(
                 f"Dry run of the ingest on {public_url(ws_url)} ({finnhub.source_name()}), "

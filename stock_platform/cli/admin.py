@@ -1,22 +1,20 @@
 """`stock-platform cassandra-apply` and `kafka-topics`: idempotent set-up of the cluster-side schema and topics.
 
-Both read the same environment variables as the Dagster resources (unset ones fall back to the
-documented defaults), so a Kubernetes Job and a run pod configured alike talk to the same cluster.
+Both read the same environment variables as the Dagster resources, through the same settings models
+(unset ones take the models' defaults), so a Kubernetes Job and a run pod configured alike talk to the
+same cluster. They read the environment mapping they are given (`os.environ` by default) and never write it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Mapping
 
-import dagster as dg
 from cassandra.cluster import NoHostAvailable
 
 from stock_platform.kafka.admin import KafkaUnavailableError
-from stock_platform.defs.resources import kafka_resource, market_store_resource
-from stock_platform.env_defaults import ENV_DEFAULTS
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.storage.resources import CassandraResource
 from stock_platform.storage.cassandra_session import build_cluster
 from stock_platform.storage.schema import (
     SchemaApplyError,
@@ -33,23 +31,11 @@ class SetupError(RuntimeError):
     """A set-up step failed for a reason the user can fix; the message is one line."""
 
 
-@contextmanager
-def _env_resources(**resources: Any) -> Iterator[Any]:
-    """The env-bound resources of the code location, initialized outside a run (unset variables: defaults)."""
-    defaults = {name: value for name, value in ENV_DEFAULTS.items() if name not in os.environ}
-    os.environ.update(defaults)
-    try:
-        with dg.build_resources(resources) as initialized:
-            yield initialized
-    finally:
-        for name in defaults:
-            os.environ.pop(name, None)
-
-
-def apply_cassandra_schema(datacenters: str, replication_factor: int, trades_ttl_days: float) -> list[str]:
-    """Render cassandra/schema.cql for this cluster and apply it; returns the statements executed."""
-    with _env_resources(market_store=market_store_resource()) as resources:
-        store = resources.market_store.cassandra.settings()
+def apply_cassandra_schema(
+    datacenters: str, replication_factor: int, trades_ttl_days: float, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Render cassandra/schema.cql for the CASSANDRA_* cluster of `environ` and apply it; returns the statements executed."""
+    store = CassandraResource.from_environ(os.environ if environ is None else environ).settings()
     schema = SchemaSettings(
         keyspace=store.keyspace,
         replication_factor=replication_factor,
@@ -71,11 +57,19 @@ def apply_cassandra_schema(datacenters: str, replication_factor: int, trades_ttl
         cluster.shutdown()
 
 
-def create_kafka_topics(partitions: int, replication_factor: int) -> list[str]:
-    """Create the market and dead-letter topics if missing; returns the names created."""
-    with _env_resources(kafka=kafka_resource()) as resources:
-        kafka = resources.kafka.model_copy(update={"partitions": partitions, "replication_factor": replication_factor})
+def create_kafka_topics(
+    partitions: int | None = None, replication_factor: int | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Create the market and dead-letter topics of `environ`'s cluster if missing; returns the names created.
+
+    `partitions` and `replication_factor` left out (None) keep KafkaResource's defaults.
+    """
+    layout = {"partitions": partitions, "replication_factor": replication_factor}
+    kafka = KafkaResource.from_environ(
+        os.environ if environ is None else environ, **{name: value for name, value in layout.items() if value is not None}
+    )
     try:
         return kafka.ensure_topics()
     except KafkaUnavailableError as error:
         raise SetupError(str(error)) from None
+

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from types import ModuleType
 
@@ -20,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("cassandra-apply", help="apply cassandra/schema.cql to the CASSANDRA_* cluster (idempotent)")
     schema.add_argument("--datacenters", default="", help="NetworkTopologyStrategy replicas, e.g. dc1:3,dc2:3")
     schema.add_argument(
-        "--replication-factor", type=int, default=1, help="SimpleStrategy replicas when --datacenters is not given"
+        "--replication-factor",
+        type=int,
+        default=SchemaSettings.replication_factor,
+        help="SimpleStrategy replicas when --datacenters is not given",
     )
     schema.add_argument(
         "--trades-ttl-days", type=float, default=SchemaSettings.trades_ttl_seconds / 86_400, help="0 keeps trades forever"
@@ -28,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     jars = commands.add_parser("fetch-jars", help="resolve the Kafka, Cassandra and Spark connector jars from Maven Central")
     jars.add_argument("components", nargs="*", default=["kafka", "cassandra", "spark"], help="kafka, cassandra, spark")
     topics = commands.add_parser("kafka-topics", help="create the market and dead-letter topics if missing")
-    topics.add_argument("--partitions", type=int, default=6, help="partitions of the market topic")
-    topics.add_argument("--replication-factor", type=int, default=1)
+    # Left out: KafkaResource's own defaults (partitions, replication_factor), not a second copy of them here.
+    topics.add_argument("--partitions", type=int, help="partitions of the market topic (default: KafkaResource.partitions)")
+    topics.add_argument(
+        "--replication-factor", type=int, help="replicas of both topics (default: KafkaResource.replication_factor)"
+    )
     reset = commands.add_parser(
         "stream-reset", help="forget where the stream processor was, so its next run starts at the earliest offsets in Kafka"
     )
@@ -61,7 +69,9 @@ def _local_commands() -> tuple[ModuleType | None, str]:
     return None, "no local commands are registered"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run a command; the platform's commands read their settings from `environ` (default `os.environ`), never writing it."""
+    environ = os.environ if environ is None else environ
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     if args.command in LOCAL_COMMANDS:
@@ -77,21 +87,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fetch-jars":
         return _fetch_jars(args.components)
     if args.command == "stream-reset":
-        return _stream_reset(args)
-    return _setup(args)
+        return _stream_reset(args, environ)
+    return _setup(args, environ)
 
 
-def _stream_reset(args: argparse.Namespace) -> int:
-    from stock_platform.cli.admin import _env_resources
-    from stock_platform.defs.resources import kafka_resource, processing_resources
+def _stream_reset(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from confluent_kafka import KafkaException
 
+    from stock_platform.defs.kafka.resources import KafkaResource
+    from stock_platform.defs.processing.resources import StreamProcessorResource
     from stock_platform.processing.offset_guard import TopicMissingError
     from stock_platform.processing.stream_reset import StreamResetError, reset_consumer_group, reset_spark_checkpoint
 
-    with _env_resources(kafka=kafka_resource(), stream_processor=processing_resources()["stream_processor"]) as resources:
-        topic = args.topic or resources.kafka.market_topic
-        kafka, processor = resources.kafka.settings(), resources.stream_processor
+    kafka_resource, processor = KafkaResource.from_environ(environ), StreamProcessorResource.from_environ(environ)
+    topic = args.topic or kafka_resource.market_topic
+    kafka = kafka_resource.settings()
     try:
         if args.engine == "spark":
             print(reset_spark_checkpoint(args.checkpoint or processor.spark_settings(topic).checkpoint_dir), flush=True)
@@ -123,7 +133,7 @@ def _fetch_jars(names: list[str]) -> int:
     return 0
 
 
-def _setup(args: argparse.Namespace) -> int:
+def _setup(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from stock_platform.cli.admin import SetupError, apply_cassandra_schema, create_kafka_topics
 
     # The outcome is one line; the driver's per-attempt connection tracebacks would bury it.
@@ -131,10 +141,10 @@ def _setup(args: argparse.Namespace) -> int:
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     try:
         if args.command == "cassandra-apply":
-            statements = apply_cassandra_schema(args.datacenters, args.replication_factor, args.trades_ttl_days)
+            statements = apply_cassandra_schema(args.datacenters, args.replication_factor, args.trades_ttl_days, environ)
             print(f"applied {len(statements)} schema statements", flush=True)
         else:
-            created = create_kafka_topics(args.partitions, args.replication_factor)
+            created = create_kafka_topics(args.partitions, args.replication_factor, environ)
             print(f"created topics: {', '.join(created) or 'none (all exist)'}", flush=True)
     except (SetupError, ValueError) as error:
         print(f"stock-platform {args.command}: {error}", file=sys.stderr)

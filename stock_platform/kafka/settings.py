@@ -1,13 +1,34 @@
-"""Plain, picklable Kafka settings and the client configurations derived from them."""
+"""Kafka's settings model (`KafkaEnv`), and the plain, picklable settings and client configurations derived from it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from stock_platform.settings import EnvSettings, env_field, secret_field
+
 # librdkafka's own default, stated so the ingest can size its messages below it (the broker's default limit,
 # 1048588 bytes, is a little larger, so whatever the producer accepts the broker does too).
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+
+
+class KafkaEnv(EnvSettings):
+    """The Kafka cluster, its security and the platform's topic names, as the environment configures them."""
+
+    bootstrap_servers: str = env_field(
+        "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Comma-separated host:port list; locally the launcher's broker"
+    )
+    security_protocol: str = env_field("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    sasl_mechanism: str | None = env_field("KAFKA_SASL_MECHANISM", None, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    sasl_username: str | None = env_field("KAFKA_SASL_USERNAME", None, "SASL user")
+    sasl_password: str | None = secret_field("KAFKA_SASL_PASSWORD", "SASL password")
+    market_topic: str = env_field("KAFKA_TOPIC_MARKET", "market", "Topic of the trades")
+    dead_letter_topic: str = env_field(
+        "KAFKA_TOPIC_DEAD_LETTER", "market.dead_letter", "Topic of the input that failed parsing or validation"
+    )
+
+
+_DEFAULTS = KafkaEnv()
 
 
 @dataclass(frozen=True)
@@ -15,7 +36,7 @@ class KafkaSettings:
     """Connection and security settings shared by producers, consumers and the admin client."""
 
     bootstrap_servers: str
-    security_protocol: str = "PLAINTEXT"
+    security_protocol: str = _DEFAULTS.security_protocol
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)

@@ -1,15 +1,71 @@
-"""Picklable store settings: Spark executors and scripts open a store from these without Dagster."""
+"""The store's settings model (`StoreEnv`), and the picklable settings Spark executors and scripts open a store from.
+
+`StoreEnv` says which store the platform uses and how to reach it, with each setting's environment
+variable; the plain dataclasses below take their defaults from it and unpickle without Dagster.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
+from stock_platform.settings import DATA_DIR, EnvSettings, EnvVariable, env_field, secret_field
+
 CONSISTENCY_LEVELS = frozenset({
     "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE",
 })  # fmt: skip
 SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _KEYSPACE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+EMBEDDED_STORE = "embedded"
+CASSANDRA_STORE = "cassandra"
+# Grafana's dashboards query the same keyspace.
+CASSANDRA_KEYSPACE = EnvVariable("CASSANDRA_KEYSPACE", "market")
+
+
+def tls_flag(text: str | None) -> bool:
+    """CASSANDRA_TLS as a bool: true/1/yes/on or false/0/no/off/empty, in any case."""
+    value = (text or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"CASSANDRA_TLS={text!r}; use true or false")
+
+
+class EmbeddedStoreEnv(EnvSettings):
+    """The embedded store's folder."""
+
+    data_dir: str = DATA_DIR.field("Folder of the embedded store's SQLite file")
+
+
+class CassandraEnv(EnvSettings):
+    """The Cassandra cluster and how to reach it."""
+
+    contact_points: str = env_field("CASSANDRA_CONTACT_POINTS", "127.0.0.1", "Comma-separated hosts")
+    port: int = env_field("CASSANDRA_PORT", 9042, "Native protocol port")
+    local_datacenter: str = env_field("CASSANDRA_LOCAL_DC", "datacenter1", "Datacenter to route to")
+    keyspace: str = CASSANDRA_KEYSPACE.field("Keyspace of the tables")
+    username: str | None = env_field("CASSANDRA_USERNAME", None, "User; set with CASSANDRA_PASSWORD")
+    password: str | None = secret_field("CASSANDRA_PASSWORD", "Password of CASSANDRA_USERNAME")
+    # A string because dg.EnvVar feeds only str and int fields; tls_flag() reads it.
+    tls: str = env_field("CASSANDRA_TLS", "false", "true/false: connect with TLS")
+    consistency: str = env_field("CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", "Consistency level of reads and writes")
+
+
+class StoreEnv(EnvSettings):
+    """Which store holds the platform's tables (STOCK_PLATFORM_STORE), and the settings of each."""
+
+    backend: str = env_field("STOCK_PLATFORM_STORE", EMBEDDED_STORE, f"`{EMBEDDED_STORE}` (SQLite file) or `{CASSANDRA_STORE}`")
+    embedded: EmbeddedStoreEnv = Field(default_factory=EmbeddedStoreEnv)
+    cassandra: CassandraEnv = Field(default_factory=CassandraEnv)
+
+
+_CASSANDRA = CassandraEnv()
 
 
 @dataclass(frozen=True)
@@ -38,16 +94,16 @@ class EmbeddedStoreSettings:
 class CassandraStoreSettings:
     """A Cassandra cluster and how to talk to it; the password is kept out of repr (and so out of logs)."""
 
-    contact_points: tuple[str, ...] = ("127.0.0.1",)
-    port: int = 9042
-    local_datacenter: str = "datacenter1"
-    keyspace: str = "market"
+    contact_points: tuple[str, ...] = tuple(_CASSANDRA.contact_points.split(","))
+    port: int = _CASSANDRA.port
+    local_datacenter: str = _CASSANDRA.local_datacenter
+    keyspace: str = _CASSANDRA.keyspace
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    tls: bool = False
+    tls: bool = tls_flag(_CASSANDRA.tls)
     tls_ca_file: str | None = None
     tls_check_hostname: bool = True
-    consistency: str = "LOCAL_QUORUM"
+    consistency: str = _CASSANDRA.consistency
     request_timeout_s: float = 10.0
     connect_timeout_s: float = 10.0
     attempts: int = 3

@@ -1,12 +1,16 @@
 """No resource of the code location shows a secret in repr()/str(): Dagster and tracebacks print resources."""
 
+import dagster as dg
 import pytest
 
 from stock_platform.defs.resources import build_resources
-from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS
+from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS, SETTINGS_MODELS
 from stock_platform.finnhub.rate_limit import RateLimitSettings
 from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.grafana.resources import GrafanaResource
+from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import StreamProcessorResource
+from stock_platform.defs.storage.resources import SelectedStoreResource
 
 MARKER = "leak-marker-7f3a9c"
 
@@ -44,6 +48,33 @@ def test_secrets_reach_the_resources(secret_env):
         assert kafka.sasl_password == MARKER
         assert grafana.api_token == MARKER
         assert market_store.cassandra.password == MARKER
+
+
+def test_secrets_stay_out_of_run_config_and_events(secret_env):
+    @dg.op
+    def use(finnhub: FinnhubResource, kafka: KafkaResource, grafana: GrafanaResource, market_store: SelectedStoreResource) -> bool:
+        return {finnhub.api_key, kafka.sasl_password, grafana.api_token, market_store.cassandra.password} == {MARKER}
+
+    @dg.job
+    def job() -> None:
+        use()
+
+    result = job.execute_in_process(resources=build_resources())
+    assert result.success and result.output_for_node("use") is True
+    assert MARKER not in str(result.dagster_run.run_config)
+    assert all(MARKER not in str(event) for event in result.all_events)
+
+
+def test_the_models_secrets_have_no_default_and_no_repr():
+    secrets = {}
+    for model in SETTINGS_MODELS:
+        models = [model, *model.nested_models().values()]
+        for holder in models:
+            for name, variable in holder.env_fields().items():
+                if variable.secret:
+                    field = holder.model_fields[name]
+                    secrets[variable.name] = (field.default, field.repr)
+    assert secrets == {name: (None, False) for name in SECRET_ENV_VARS}
 
 
 @pytest.mark.parametrize(

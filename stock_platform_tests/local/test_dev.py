@@ -9,7 +9,9 @@ from confluent_kafka.admin import AdminClient
 
 from stock_platform_local.dev import local_environment, preferred_port, start_local_servers
 from stock_platform_local.servers.process import free_port
-from stock_platform.env_defaults import ENV_DEFAULTS
+from stock_platform.defs.resources import build_resources
+from stock_platform.env_defaults import ENV_DEFAULTS, SETTINGS_MODELS
+from stock_platform.settings import EnvSettings, env_text
 
 
 def _environment(tmp_path, **overrides):
@@ -69,3 +71,27 @@ def test_the_spark_checkpoint_follows_the_data_folder_unless_set(environ, checkp
     env = local_environment(environ)
     assert env["SPARK_CHECKPOINT_DIR"] == checkpoints
     assert env["STOCK_PLATFORM_DATA_DIR"] == environ.get("STOCK_PLATFORM_DATA_DIR", ".stock_platform")
+
+
+def _by_variable(settings: EnvSettings) -> dict[str, str]:
+    """A model's (or resource's) settings by environment variable, as the variables' text."""
+    values = {variable.name: env_text(getattr(settings, name)) for name, variable in type(settings).env_fields().items()}
+    for name in type(settings).nested_models():
+        values.update(_by_variable(getattr(settings, name)))
+    return values
+
+
+def test_the_launcher_fills_each_unset_variable_with_its_models_default():
+    assert local_environment({}) == {name: value for model in SETTINGS_MODELS for name, value in _by_variable(model()).items()}
+
+
+@pytest.mark.parametrize("key", ["finnhub", "kafka", "market_store", "grafana", "spark", "stream_processor"])
+def test_dagster_resources_on_the_launchers_environment_hold_the_models_defaults(monkeypatch, key):
+    """Defaults in one place: the model's default is what the launcher fills is what the run's resource holds."""
+    for name, value in local_environment({}).items():
+        monkeypatch.setenv(name, value)
+    unresolved = build_resources()[key]
+    [model] = [model for model in SETTINGS_MODELS if isinstance(unresolved, model)]
+
+    with unresolved.process_config_and_initialize_cm() as resource:
+        assert _by_variable(resource) == _by_variable(model())

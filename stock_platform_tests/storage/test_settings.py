@@ -4,8 +4,9 @@ import pickle
 
 import pytest
 
+from stock_platform.defs.storage.resources import CassandraResource, EmbeddedStoreResource
 from stock_platform.storage.factory import create_store, open_store
-from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings
+from stock_platform.storage.settings import CassandraEnv, CassandraStoreSettings, EmbeddedStoreSettings, tls_flag
 from stock_platform.storage.sqlite_store import SqliteMarketStore
 
 
@@ -55,3 +56,14 @@ def test_open_store_from_pickled_settings_closes_on_error(tmp_path):
 def test_unknown_settings_type_is_rejected():
     with pytest.raises(TypeError, match="no store for settings of type dict"):
         create_store({})
+
+
+def test_the_plain_settings_default_to_the_store_model_and_resource_defaults():
+    """No default is written twice: the dataclasses take the model's, the resources' tuning fields the dataclasses'."""
+    model, settings = CassandraEnv(), CassandraStoreSettings()
+    assert (settings.contact_points, settings.port, settings.local_datacenter, settings.keyspace) == (
+        (model.contact_points,), model.port, model.local_datacenter, model.keyspace,
+    )  # fmt: skip
+    assert (settings.consistency, settings.tls, settings.username, settings.password) == (model.consistency, tls_flag(model.tls), None, None)
+    assert CassandraResource().settings() == settings
+    assert EmbeddedStoreResource(path="m.db").settings() == EmbeddedStoreSettings("m.db")

@@ -10,28 +10,23 @@ import dagster as dg
 from pydantic import Field
 
 from stock_platform.finnhub.rest import FinnhubRestClient, RestSettings
+from stock_platform.finnhub.settings import DEFAULT_SYMBOLS as DEFAULT_SYMBOLS  # re-exported for the benchmarks
+from stock_platform.finnhub.settings import FinnhubEnv
 from stock_platform.finnhub.websocket import StreamSettings
 from stock_platform.finnhub.rate_limit import RateLimitSettings, open_shared_limiter
-
-DEFAULT_SYMBOLS = (
-    "AAPL,AMZN,MSFT,GOOGL,META,NVDA,TSLA,NFLX,ADBE,INTC,AMD,ORCL,CRM,CSCO,QCOM,AVGO,TXN,IBM,PYPL,UBER,"
-    "BINANCE:BTCUSDT,BINANCE:ETHUSDT"
-)
 
 
 class FinnhubConfigError(ValueError):
     """The Finnhub settings cannot work as given."""
 
 
-class FinnhubResource(dg.ConfigurableResource):
-    """Finnhub (or the local simulator, which speaks the same protocols)."""
+class FinnhubResource(dg.ConfigurableResource, FinnhubEnv):
+    """Finnhub (or the local simulator, which speaks the same protocols).
 
-    api_key: str | None = Field(
-        default=None, repr=False, description="Secret: FINNHUB_API_KEY through dg.EnvVar only."
-    )
-    ws_url: str = "wss://ws.finnhub.io"
-    rest_url: str = "https://finnhub.io/api/v1"
-    symbols: str = Field(default=DEFAULT_SYMBOLS, description="Comma-separated symbols to subscribe to.")
+    Endpoints, token, symbols and rate-limit storage are the fields of `FinnhubEnv` (with their variables);
+    the plan's limits and timeouts below have no variable.
+    """
+
     max_symbols: int = Field(default=50, description="Symbols the plan allows on one websocket.")
     keepalive_interval_s: float = 20.0
     idle_timeout_s: float = 60.0
@@ -41,15 +36,6 @@ class FinnhubResource(dg.ConfigurableResource):
     rest_read_timeout_s: float = 20.0
     rest_max_attempts: int = Field(default=5, description="Attempts per REST call (retries on 429, 5xx, network).")
     rest_max_rate_wait_s: float = Field(default=120.0, description="Longest wait for a slot of the shared limit.")
-    # A Redis URL may carry the server's password (redis://:password@host).
-    rate_limit_redis_url: str | None = Field(
-        default=None,
-        repr=False,
-        description="Redis holding the shared REST rate limit (REDIS_URL); unset: an SQLite file.",
-    )
-    rate_limit_dir: str = Field(
-        default=".stock_platform", description="Folder of the SQLite rate-limit bucket (STOCK_PLATFORM_DATA_DIR)."
-    )
 
     def symbol_list(self) -> list[str]:
         return [symbol.strip() for symbol in self.symbols.split(",") if symbol.strip()]

@@ -19,6 +19,7 @@ from stock_platform.grafana.dashboards import (
     load_dashboards,
     provision_dashboards,
 )
+from stock_platform.grafana.settings import GrafanaEnv
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +27,14 @@ PIPELINE_TAG = "stock-platform"
 CASSANDRA_DATASOURCE_UID = "stock-platform-cassandra"
 
 
-class GrafanaResource(dg.ConfigurableResource):
-    """A Grafana server reached through its HTTP API with a service-account token."""
+class GrafanaResource(dg.ConfigurableResource, GrafanaEnv):
+    """A Grafana server reached through its HTTP API with a service-account token.
 
-    # 3001, not Grafana's own 3000: locally that port is the Dagster UI's (`stock-platform dev --port`).
-    url: str = Field(default="http://127.0.0.1:3001", description="Grafana root URL (GRAFANA_URL).")
-    api_token: str = Field(default="", repr=False, description="Secret: GRAFANA_API_TOKEN through dg.EnvVar only.")
+    URL, token and keyspace are the fields of `GrafanaEnv` (with their variables); the fields below have no variable.
+    """
+
     folder_uid: str = Field(default="stock-platform", description="Folder the dashboards are provisioned into.")
     folder_title: str = "Stock Platform"
-    keyspace: str = Field(default="market", description="Cassandra keyspace the dashboards query (CASSANDRA_KEYSPACE).")
     datasource_uid: str = Field(
         default=CASSANDRA_DATASOURCE_UID, description="uid of the provisioned Cassandra data source."
     )
@@ -48,7 +48,7 @@ class GrafanaResource(dg.ConfigurableResource):
         """Client settings; raises a one-line error for a missing token or a malformed URL."""
         return GrafanaSettings(
             base_url=self.url,
-            token=self.api_token,
+            token=self.api_token or "",
             timeout_s=self.timeout_s,
             max_attempts=max_attempts or self.max_attempts,
         )
@@ -123,9 +123,5 @@ class GrafanaResource(dg.ConfigurableResource):
 
 
 def grafana_resource() -> GrafanaResource:
-    """The resource bound to GRAFANA_URL, GRAFANA_API_TOKEN and CASSANDRA_KEYSPACE."""
-    return GrafanaResource(
-        url=dg.EnvVar("GRAFANA_URL"),
-        api_token=dg.EnvVar("GRAFANA_API_TOKEN"),
-        keyspace=dg.EnvVar("CASSANDRA_KEYSPACE"),
-    )
+    """The resource bound to GRAFANA_URL, GRAFANA_API_TOKEN and CASSANDRA_KEYSPACE (read when a run starts)."""
+    return GrafanaResource.env_bound()

@@ -13,23 +13,20 @@ from pydantic import Field
 
 from stock_platform.kafka.admin import TopicSpec, check_reachable, ensure_topics
 from stock_platform.kafka.producer import TrackedProducer
-from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.kafka.settings import KafkaEnv, KafkaSettings
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
 
-class KafkaResource(dg.ConfigurableResource):
-    """Kafka connection, security and topic settings; hands out producers and consumers."""
+class KafkaResource(dg.ConfigurableResource, KafkaEnv):
+    """Kafka connection, security and topic settings; hands out producers and consumers.
 
-    bootstrap_servers: str = Field(description="Comma-separated host:port list (KAFKA_BOOTSTRAP_SERVERS).")
-    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
-    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
-    sasl_username: str | None = None
-    sasl_password: str | None = Field(default=None, repr=False, description="Secret: set through dg.EnvVar only.")
+    Brokers, security and topic names are the fields of `KafkaEnv` (with their variables); the CA file,
+    librdkafka overrides and the topics' layout below have no variable.
+    """
+
     ssl_ca_location: str | None = None
     client_overrides: dict[str, str] = Field(default_factory=dict, description="Extra librdkafka settings.")
-    market_topic: str = "market"
-    dead_letter_topic: str = "market.dead_letter"
     partitions: int = Field(default=6, description="Partitions of the market topic (symbols spread by key).")
     replication_factor: int = 1
     retention_ms: int = 7 * _DAY_MS
@@ -40,7 +37,7 @@ class KafkaResource(dg.ConfigurableResource):
         """Plain, picklable settings for code outside Dagster (Spark executors, benchmarks)."""
         return KafkaSettings(
             bootstrap_servers=self.bootstrap_servers,
-            security_protocol=self.security_protocol or "PLAINTEXT",
+            security_protocol=self.security_protocol or KafkaSettings.security_protocol,
             sasl_mechanism=self.sasl_mechanism or None,
             sasl_username=self.sasl_username or None,
             sasl_password=self.sasl_password or None,

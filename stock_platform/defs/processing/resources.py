@@ -18,10 +18,10 @@ from pyspark.sql import SparkSession
 from stock_platform.processing.trading_day import US_EQUITY_ZONE, UTC_ZONE, TradingCalendar
 from stock_platform.jvm_artifacts import ArtifactResolutionError, classpath, spark_kafka_connector
 from stock_platform.processing.light_engine import DEFAULT_GROUP_ID, LightEngineSettings
+from stock_platform.processing.settings import LIGHT_ENGINE, SPARK_ENGINE, SparkEnv, StreamProcessorEnv
 from stock_platform.processing.spark_stream import SparkStreamSettings
 
-SPARK_ENGINE = "spark"
-LIGHT_ENGINE = "light"
+_DEFAULT_MASTER = SparkEnv().master
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+)-\d[^-]*\.jar$")
 
 
@@ -62,10 +62,12 @@ def kafka_connector_jars() -> list[Path]:
     return connector_jars(jars, pyspark_jars())
 
 
-class SparkResource(dg.ConfigurableResource):
-    """Spark master and settings; sessions come from dagster-pyspark's LazyPySparkResource."""
+class SparkResource(dg.ConfigurableResource, SparkEnv):
+    """Spark master and settings; sessions come from dagster-pyspark's LazyPySparkResource.
 
-    master: str = Field(default="local[*]", description="Any Spark master URL (SPARK_MASTER), e.g. k8s://https://...")
+    The master is `SparkEnv.master` (SPARK_MASTER); the fields below have no variable.
+    """
+
     app_name: str = "stock_platform"
     spark_config: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. executor memory.")
 
@@ -78,7 +80,7 @@ class SparkResource(dg.ConfigurableResource):
         jars = [str(jar) for jar in kafka_connector_jars()]
         extra_jars = self.spark_config.get("spark.jars", "")
         return {
-            "spark.master": self.master or "local[*]",
+            "spark.master": self.master or _DEFAULT_MASTER,
             "spark.app.name": self.app_name,
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
@@ -102,20 +104,17 @@ class SparkResource(dg.ConfigurableResource):
                 spark.stop()
 
 
-class StreamProcessorResource(dg.ConfigurableResource):
-    """Which engine processes `market` (STREAM_ENGINE) and the settings each engine needs."""
+class StreamProcessorResource(dg.ConfigurableResource, StreamProcessorEnv):
+    """Which engine processes `market` (STREAM_ENGINE) and the settings each engine needs.
 
-    engine: str = Field(default=SPARK_ENGINE, description="`spark` (default) or `light` (STREAM_ENGINE).")
-    checkpoint_dir: str = Field(
-        default=".stock_platform/checkpoints", description="Spark checkpoint folder or URI (SPARK_CHECKPOINT_DIR)."
-    )
+    Engine, checkpoint folder and Redis are the fields of `StreamProcessorEnv` (with their variables); the
+    fields below have no variable.
+    """
+
     max_messages_per_trigger: int = Field(default=100_000, description="Upper bound of one Spark micro-batch, in messages.")
     trigger_interval_seconds: float = 0.0
     consumer_group: str = Field(default=DEFAULT_GROUP_ID, description="Light engine: the group that stores its offsets.")
     max_batch_messages: int = Field(default=2000, description="Light engine: messages per write and commit.")
-    redis_url: str | None = Field(
-        default=None, repr=False, description="Optional Redis for the light engine's running aggregates (REDIS_URL; may hold a password)."
-    )
     equity_time_zone: str = Field(default=US_EQUITY_ZONE, description="Trading-day zone of unprefixed (US equity) symbols.")
     prefixed_time_zone: str = Field(default=UTC_ZONE, description="Trading-day zone of exchange-prefixed symbols (crypto).")
 

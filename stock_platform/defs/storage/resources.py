@@ -12,11 +12,19 @@ from pydantic import Field
 
 from stock_platform.storage.base import MarketStore
 from stock_platform.storage.factory import open_store
-from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings, StoreSettings
+from stock_platform.storage.settings import (
+    CASSANDRA_STORE,
+    EMBEDDED_STORE,
+    CassandraEnv,
+    CassandraStoreSettings,
+    EmbeddedStoreEnv,
+    EmbeddedStoreSettings,
+    StoreEnv,
+    StoreSettings,
+    tls_flag,
+)
 
 EMBEDDED_FILE_NAME = "market.db"
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off", ""})
 
 
 class MarketStoreResource(dg.ConfigurableResource):
@@ -33,13 +41,19 @@ class MarketStoreResource(dg.ConfigurableResource):
             yield store
 
 
-class EmbeddedStoreResource(MarketStoreResource):
-    """The embedded store: one SQLite file with the same tables and upsert semantics as Cassandra."""
+class EmbeddedStoreResource(MarketStoreResource, EmbeddedStoreEnv):
+    """The embedded store: one SQLite file with the same tables and upsert semantics as Cassandra.
+
+    Its folder is `EmbeddedStoreEnv.data_dir` (STOCK_PLATFORM_DATA_DIR); the fields below have no variable.
+    """
 
     path: str = Field(default="", description=f"SQLite file; empty: <data_dir>/{EMBEDDED_FILE_NAME}.")
-    data_dir: str = Field(default=".stock_platform", description="Folder of the file (STOCK_PLATFORM_DATA_DIR).")
-    busy_timeout_s: float = Field(default=30.0, description="How long a writer waits for another one's lock.")
-    synchronous: str = Field(default="FULL", description="SQLite synchronous mode: FULL (durable) or NORMAL.")
+    busy_timeout_s: float = Field(
+        default=EmbeddedStoreSettings.busy_timeout_s, description="How long a writer waits for another one's lock."
+    )
+    synchronous: str = Field(
+        default=EmbeddedStoreSettings.synchronous, description="SQLite synchronous mode: FULL (durable) or NORMAL."
+    )
 
     def settings(self) -> EmbeddedStoreSettings:
         return EmbeddedStoreSettings(
@@ -49,35 +63,29 @@ class EmbeddedStoreResource(MarketStoreResource):
         )
 
 
-class CassandraResource(MarketStoreResource):
-    """A Cassandra cluster holding keyspace `market` (cassandra/schema.cql)."""
+class CassandraResource(MarketStoreResource, CassandraEnv):
+    """A Cassandra cluster holding keyspace `market` (cassandra/schema.cql).
 
-    contact_points: str = Field(default="127.0.0.1", description="Comma-separated hosts (CASSANDRA_CONTACT_POINTS).")
-    port: int = 9042
-    local_datacenter: str = Field(default="datacenter1", description="Datacenter to route to (CASSANDRA_LOCAL_DC).")
-    keyspace: str = "market"
-    username: str | None = None
-    password: str | None = Field(
-        default=None, repr=False, description="Secret: CASSANDRA_PASSWORD through dg.EnvVar only."
+    Hosts, datacenter, keyspace, credentials, TLS and consistency are the fields of `CassandraEnv` (with
+    their variables); the fields below have no variable and default to `CassandraStoreSettings`' values.
+    """
+
+    tls_ca_file: str | None = Field(
+        default=CassandraStoreSettings.tls_ca_file, description="CA bundle for the cluster's certificates."
     )
-    # A string because dg.EnvVar can only feed str and int fields; parsed by tls_enabled().
-    tls: str = Field(default="false", description="true/false: connect with TLS (CASSANDRA_TLS).")
-    tls_ca_file: str | None = Field(default=None, description="CA bundle for the cluster's certificates.")
-    tls_check_hostname: bool = True
-    consistency: str = Field(default="LOCAL_QUORUM", description="Consistency level (CASSANDRA_CONSISTENCY).")
-    request_timeout_s: float = 10.0
-    connect_timeout_s: float = 10.0
-    attempts: int = Field(default=3, description="Attempts per statement on timeouts and unavailable replicas.")
-    batch_max_rows: int = Field(default=50, description="Rows per UNLOGGED batch (one partition per batch).")
-    concurrency: int = Field(default=64, description="Statements in flight at once.")
+    tls_check_hostname: bool = CassandraStoreSettings.tls_check_hostname
+    request_timeout_s: float = CassandraStoreSettings.request_timeout_s
+    connect_timeout_s: float = CassandraStoreSettings.connect_timeout_s
+    attempts: int = Field(
+        default=CassandraStoreSettings.attempts, description="Attempts per statement on timeouts and unavailable replicas."
+    )
+    batch_max_rows: int = Field(
+        default=CassandraStoreSettings.batch_max_rows, description="Rows per UNLOGGED batch (one partition per batch)."
+    )
+    concurrency: int = Field(default=CassandraStoreSettings.concurrency, description="Statements in flight at once.")
 
     def tls_enabled(self) -> bool:
-        value = (self.tls or "").strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise ValueError(f"CASSANDRA_TLS={self.tls!r}; use true or false")
+        return tls_flag(self.tls)
 
     def settings(self) -> CassandraStoreSettings:
         return CassandraStoreSettings(
@@ -99,14 +107,12 @@ class CassandraResource(MarketStoreResource):
         )
 
 
-EMBEDDED_STORE = "embedded"
-CASSANDRA_STORE = "cassandra"
+class SelectedStoreResource(MarketStoreResource, StoreEnv):
+    """The store named by STOCK_PLATFORM_STORE: the embedded file locally, the Cassandra cluster in production.
 
+    `StoreEnv` with each store's settings model as its resource.
+    """
 
-class SelectedStoreResource(MarketStoreResource):
-    """The store named by STOCK_PLATFORM_STORE: the embedded file locally, the Cassandra cluster in production."""
-
-    backend: str = Field(default=EMBEDDED_STORE, description="`embedded` or `cassandra` (STOCK_PLATFORM_STORE).")
     embedded: EmbeddedStoreResource
     cassandra: CassandraResource
 

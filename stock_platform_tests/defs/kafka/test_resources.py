@@ -4,7 +4,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from stock_platform.kafka.admin import KafkaUnavailableError
-from stock_platform.kafka.settings import redact
+from stock_platform.kafka.settings import KafkaEnv, KafkaSettings, redact
 from stock_platform_local.servers.process import free_port
 from stock_platform.defs.kafka import resources as kafka_module
 from stock_platform.defs.kafka.resources import KafkaResource
@@ -48,6 +48,11 @@ def test_empty_optional_settings_from_env_are_omitted():
     settings = KafkaResource(bootstrap_servers="b:9092", security_protocol="", sasl_mechanism="", sasl_password="").settings()
     config = settings.common_config()
     assert config == {"bootstrap.servers": "b:9092", "security.protocol": "PLAINTEXT"}
+
+
+def test_the_resource_defaults_to_the_models_settings():
+    assert KafkaResource().settings() == KafkaSettings(KafkaEnv().bootstrap_servers)
+    assert (KafkaResource().market_topic, KafkaResource().dead_letter_topic) == (KafkaEnv().market_topic, KafkaEnv().dead_letter_topic)
 
 
 def test_password_is_hidden_from_repr_and_redacted_configs(resource):
