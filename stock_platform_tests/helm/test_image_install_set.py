@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import re
 import shutil
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -75,3 +77,23 @@ def test_the_platform_never_imports_the_local_stack() -> None:
                 imported.setdefault(name.split(".")[0], set()).add(str(path.relative_to(REPO)))
     assert LOCAL_PACKAGE not in imported
     assert "aiohttp" not in imported
+
+
+def _cli_without_the_local_stack(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`stock-platform` in a process where the local stack cannot be imported, as in the image."""
+    code = f"import sys; sys.modules[{LOCAL_PACKAGE!r}] = None; from stock_platform.cli.main import main; sys.exit(main({list(argv)!r}))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_without_the_local_stack_the_platform_commands_still_work() -> None:
+    result = _cli_without_the_local_stack("fetch-jars", "nothing")
+    assert result.returncode == 2
+    assert "unknown component(s) nothing" in result.stderr
+
+
+def test_without_the_local_stack_a_local_command_says_how_to_install_it_in_one_line() -> None:
+    result = _cli_without_the_local_stack("dev", "--port", "3000")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"stock-platform dev: the local stack is not installed here (module '{LOCAL_PACKAGE}")
+    assert line.endswith("is not installed); from a checkout run: pip install -e '.[local]'")
