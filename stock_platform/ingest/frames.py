@@ -113,10 +113,10 @@ class FrameHandler:
     def _handle_trades(self, raw: str | bytes, trades: list[Any], received_at_ms: int) -> None:
         by_symbol: dict[str, list[dict[str, Any]]] = {}
         reasons: list[str] = []
-        problem = self._validator.problem
+        accepts, problem = self._validator.accepts, self._validator.problem
         for position, trade in enumerate(trades):
-            reason = problem(trade, received_at_ms)
-            if reason is None:
+            # The quick check passes the usual trade; the full one words why another is rejected.
+            if accepts(trade, received_at_ms) or (reason := problem(trade, received_at_ms)) is None:
                 by_symbol.setdefault(trade["s"], []).append(trade)
             else:
                 reasons.append(f"data[{position}]: {reason}")

@@ -11,6 +11,8 @@ from typing import Any
 # Finnhub started in 2018; anything before 2000 is a unit error (seconds instead of ms) or garbage.
 EARLIEST_PLAUSIBLE_MS = 946_684_800_000
 _MAX_SYMBOL_LENGTH = 64
+# Bounds the validator's memory of symbols and condition lists it has already checked.
+_MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +51,60 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _remember(known: set, value: Any) -> None:
+    if len(known) < _MAX_REMEMBERED:
+        known.add(value)
+
+
 class TradeValidator:
     """Checks one Finnhub trade dict; returns None when valid, else a one-line reason."""
 
     def __init__(self, limits: TradeLimits | None = None, clock=time.time) -> None:
         self._limits = limits or TradeLimits()
         self._clock = clock
+        # Symbols and condition lists that passed the full checks: a stream repeats a handful of each.
+        self._valid_symbols: set[str] = set()
+        self._valid_conditions: set[tuple[str, ...]] = set()
+
+    def accepts(self, trade: Any, now_ms: int) -> bool:
+        """A quick check that is sufficient, not necessary: True means `problem` would return None.
+
+        It costs a fraction of `problem` on the usual trade; False only means "ask `problem`", which
+        words the reason (and may still accept the trade, e.g. one without a `c` field).
+        """
+        try:
+            symbol, price, volume, event_time, conditions = trade["s"], trade["p"], trade["v"], trade["t"], trade["c"]
+        except (TypeError, KeyError, IndexError):
+            return False
+        limits = self._limits
+        if not (
+            (type(price) is float or type(price) is int)
+            and 0 < price <= limits.max_price  # NaN fails every comparison
+            and (type(volume) is float or type(volume) is int)
+            and 0 <= volume <= limits.max_volume
+            and type(event_time) is int
+            and EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + limits.max_future_skew_ms
+            and type(symbol) is str
+        ):
+            return False
+        if symbol not in self._valid_symbols:
+            if self.symbol_problem(symbol) is not None:
+                return False
+            _remember(self._valid_symbols, symbol)
+        if conditions is None:
+            return True
+        if type(conditions) is not list:
+            return False
+        known = tuple(conditions)
+        try:
+            if known in self._valid_conditions:
+                return True
+        except TypeError:  # an unhashable item (a JSON object or array) is no condition code
+            return False
+        if not self.conditions_ok(conditions):
+            return False
+        _remember(self._valid_conditions, known)
+        return True
 
     @property
     def limits(self) -> TradeLimits:

@@ -9,13 +9,11 @@ from datetime import date
 
 from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TradeBatchCodec
 from stock_platform.models import DeadLetter, TradeRow, make_trade_id
-from stock_platform.ingest.validation import EARLIEST_PLAUSIBLE_MS, TradeValidator
+from stock_platform.ingest.validation import TradeValidator
 
 TradingDayFn = Callable[[str, int], date]
 DEAD_LETTER_SOURCE = "stream_processor"
 _MAX_REASONS_PER_DEAD_LETTER = 5
-# Bounds the decoder's memory of symbols and condition lists it has already checked.
-_MAX_REMEMBERED = 10_000
 # The position part of a trade id (make_trade_id), precomputed for the positions frames actually reach.
 _POSITION_DIGITS = 6
 _CACHED_POSITIONS = 1024
@@ -69,8 +67,6 @@ class TradeDecoder:
         self._validator = validator or TradeValidator()
         self._codec = TradeBatchCodec()
         self._clock = clock
-        self._valid_symbols: dict[str, bool] = {}
-        self._valid_conditions: set[tuple[str, ...]] = set()
 
     def decode(
         self, partition: int, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None, schema: bytes | None
@@ -102,37 +98,23 @@ class TradeDecoder:
         trading_day, received_at_ms = self._trading_day, batch.received_at_ms
         # Every trade of a message shares its id prefix; only the position differs.
         id_prefix = make_trade_id(self._topic, partition, offset, 0)[:-_POSITION_DIGITS]
-        limits = self._validator.limits
-        max_price, max_volume, latest_ms = limits.max_price, limits.max_volume, now_ms + limits.max_future_skew_ms
-        symbol_ok = self._symbol_ok(expected_symbol)
-        valid_conditions = self._valid_conditions
+        accepts = self._validator.accepts
         for position, trade in enumerate(batch.trades):
-            price, volume, event_time_ms, conditions = trade["p"], trade["v"], trade["t"], trade["c"]
-            if conditions is not None:
-                conditions = tuple(conditions)
-            # The Avro schema fixes every field's type, so the usual trade passes on these comparisons alone
-            # (NaN fails them); anything else is judged by the full validator, which words the reason.
-            if not (
-                symbol_ok
-                and trade["s"] == expected_symbol
-                and 0 < price <= max_price
-                and 0 <= volume <= max_volume
-                and EARLIEST_PLAUSIBLE_MS <= event_time_ms <= latest_ms
-                and (conditions is None or conditions in valid_conditions or self._conditions_ok(conditions))
-            ):
+            if not (trade["s"] == expected_symbol and accepts(trade, now_ms)):
                 reason = self._problem(trade, expected_symbol, now_ms)
                 if reason is not None:
                     reasons.append(f"data[{position}]: {reason}")
                     continue
+            event_time_ms, conditions = trade["t"], trade["c"]
             append(
                 TradeRow(
                     expected_symbol,
                     trading_day(expected_symbol, event_time_ms),
                     event_time_ms,
                     id_prefix + (_POSITIONS[position] if position < _CACHED_POSITIONS else f"{position:0{_POSITION_DIGITS}d}"),
-                    float(price),
-                    float(volume),
-                    conditions,
+                    float(trade["p"]),
+                    float(trade["v"]),
+                    tuple(conditions) if conditions is not None else None,
                     received_at_ms,
                     partition,
                     offset,
@@ -146,21 +128,6 @@ class TradeDecoder:
             decoded.dead_letter = KeyedDeadLetter(dead_letter_key(self._topic, partition, offset, timestamp_ms), letter)
             decoded.rejected_trades = len(reasons)
         return decoded
-
-    def _symbol_ok(self, symbol: str) -> bool:
-        known = self._valid_symbols.get(symbol)
-        if known is None:
-            known = self._validator.symbol_problem(symbol) is None
-            if len(self._valid_symbols) < _MAX_REMEMBERED:
-                self._valid_symbols[symbol] = known
-        return known
-
-    def _conditions_ok(self, conditions: tuple[str, ...]) -> bool:
-        if not self._validator.conditions_ok(conditions):
-            return False
-        if len(self._valid_conditions) < _MAX_REMEMBERED:
-            self._valid_conditions.add(conditions)
-        return True
 
     def _problem(self, trade: dict, expected_symbol: str, now_ms: int) -> str | None:
         reason = self._validator.problem(trade, now_ms)

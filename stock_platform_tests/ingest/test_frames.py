@@ -247,6 +247,9 @@ def test_frames_that_used_to_crash_the_ingest_are_dead_lettered(handler, fake, r
 
 
 class _AcceptEverything:
+    def accepts(self, trade, now_ms):
+        return True
+
     def problem(self, trade, now_ms=None):
         return None
 

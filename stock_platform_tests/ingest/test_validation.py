@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stock_platform.ingest.validation import TradeLimits, TradeValidator
 
@@ -75,3 +77,32 @@ def test_limits_are_configurable():
 @pytest.mark.parametrize("value", ["x" * 100_000, [[[[["deep"]]]]], 10**4000])
 def test_reasons_quote_bad_values_briefly(validator, value):
     assert len(validator.problem(_trade(p=value))) < 200
+
+
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=70), st.lists(st.text(max_size=40), max_size=40),
+    st.lists(st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)), max_size=3),
+    st.sampled_from(["AAPL", " AAPL", "", "\ud800", "BINANCE:BTCUSDT", 190.5, 0, NOW_MS, NOW_MS + 10**9, ["1"], ["x" * 33]]),
+)
+_TRADES = st.one_of(
+    st.dictionaries(st.sampled_from(["s", "p", "t", "v", "c", "x"]), _ANY_VALUE, max_size=6),
+    st.builds(_trade, s=_ANY_VALUE, p=_ANY_VALUE, t=_ANY_VALUE, v=_ANY_VALUE, c=_ANY_VALUE),
+    st.lists(st.integers(), max_size=3),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(trade=_TRADES)
+def test_the_quick_check_never_accepts_what_the_full_check_rejects(trade):
+    validator = TradeValidator(clock=lambda: NOW_MS / 1000)
+    for _ in range(2):  # the second time from the validator's memory of valid symbols and conditions
+        before = repr(trade)
+        accepted = validator.accepts(trade, NOW_MS)
+        assert repr(trade) == before
+        assert not accepted or validator.problem(trade, NOW_MS) is None
+
+
+@pytest.mark.parametrize("trade", [_trade(), _trade(c=None), _trade(v=0.0, s="BINANCE:BTCUSDT"), _trade(c=["é"])])
+def test_the_quick_check_accepts_the_usual_trade(validator, trade):
+    assert validator.accepts(trade, NOW_MS)
