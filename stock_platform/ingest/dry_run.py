@@ -18,7 +18,7 @@ import websocket
 from stock_platform.ingest.dry_run_reasons import DryRunRecorder, IntervalReport
 from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream, StreamSettings
 from stock_platform.ingest.frames import FrameHandler
-from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.ingest.runner import IngestIntervalReport, WindowSettings, run_ingest_window
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.ingest.validation import TradeValidator
 
@@ -119,12 +119,13 @@ class IntervalCounter:
         self._totals = dict.fromkeys(COUNTS, 0)
         self.intervals = 0
 
-    def interval(self, totals: dict[str, Any]) -> IntervalReport | None:
+    def interval(self, report: IngestIntervalReport) -> IntervalReport | None:
         """The report since the previous one; None for a frameless sliver (a window ending just after a report)."""
         now = self._clock()
-        if int(totals.get("frames", 0)) == self._previous["frames"] and now - self._previous_at < _SLIVER_S:
+        handled = report.totals.handler
+        if handled.frames == self._previous["frames"] and now - self._previous_at < _SLIVER_S:
             return None
-        self._totals = {name: int(totals.get(name, 0)) for name in COUNTS}
+        self._totals = {name: getattr(handled, name) for name in COUNTS}
         counts = {name: self._totals[name] - self._previous[name] for name in COUNTS}
         reasons, samples = self._recorder.drain()
         self.intervals += 1
@@ -179,7 +180,7 @@ def run_dry_run(
         connection fails.
     """
 
-    def report(totals: dict[str, Any]) -> None:
+    def report(totals: IngestIntervalReport) -> None:
         interval = dry.counter.interval(totals)
         if interval is not None:
             emit(interval)

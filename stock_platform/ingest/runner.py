@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from stock_platform.finnhub.websocket import FinnhubStream
 from stock_platform.ingest.frames import FrameHandler, IngestStats
@@ -26,38 +25,17 @@ class WindowSettings:
     flush_timeout_s: float = 30.0
 
 
-class _ReadableByKey(Mapping[str, Any]):
-    """Lets a report also be read by key, as its flat `as_dict()`: the dry run and the Kafka fault tests still do."""
-
-    __slots__ = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.as_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.as_dict())
-
-    def __len__(self) -> int:
-        return len(self.as_dict())
-
-
 @dataclass(frozen=True, slots=True)
-class IngestTotals(_ReadableByKey):
+class IngestTotals:
     """Running totals of one ingest window: a copy of the handler's counters, and Kafka's acknowledgements."""
 
     handler: IngestStats = field(default_factory=IngestStats)
     acknowledged: int = 0
     delivery_failures: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.handler.snapshot(), "acknowledged": self.acknowledged, "delivery_failures": self.delivery_failures}
-
 
 @dataclass(frozen=True, slots=True)
-class IngestIntervalReport(_ReadableByKey):
+class IngestIntervalReport:
     """The totals so far plus what happened since the previous report."""
 
     totals: IngestTotals
@@ -66,17 +44,6 @@ class IngestIntervalReport(_ReadableByKey):
     interval_messages: int
     interval_dead_letters: int
     trades_per_second: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """One flat mapping: the totals' keys, then the `interval_*` keys and the rate (asset metadata reads these)."""
-        return {
-            **self.totals.as_dict(),
-            "interval_seconds": self.interval_seconds,
-            "interval_trades": self.interval_trades,
-            "interval_messages": self.interval_messages,
-            "interval_dead_letters": self.interval_dead_letters,
-            "trades_per_second": self.trades_per_second,
-        }
 
 
 class IngestReporter:

@@ -232,7 +232,7 @@ def test_hundred_websocket_drops_lose_and_duplicate_nothing_and_backoff_bounds_r
     )
     assert drops >= 100
     assert lost == 0 and duplicates == 0
-    assert outcome["totals"]["delivery_failures"] == 0
+    assert outcome["totals"].delivery_failures == 0
     # Bounded: without a backoff this loop reconnects hundreds of times a second.
     assert closing_rate < 5
     # Growing: full jitter makes single gaps random, but the late ones (up to backoff_max_s) must be

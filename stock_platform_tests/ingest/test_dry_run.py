@@ -11,6 +11,8 @@ from stock_platform.kafka.avro_codec import DeadLetterCodec
 from stock_platform.finnhub.websocket import FinnhubAuthError, StreamSettings
 from stock_platform.ingest.dry_run_reasons import DryRunRecorder, IntervalReport, ReasonCount, frame_rule, shown, trade_rule
 from stock_platform.ingest.dry_run import EndpointUnreachableError, IntervalCounter, build_dry_run, run_dry_run
+from stock_platform.ingest.frames import IngestStats
+from stock_platform.ingest.runner import IngestIntervalReport, IngestTotals
 from stock_platform.ingest.validation import TradeValidator
 from stock_platform_tests.finnhub.websocket_fakes import FakeWebSocket
 
@@ -153,15 +155,19 @@ def test_a_drop_after_the_first_connection_is_retried_like_the_ingest(connection
     assert summary.counts["trades"] == 2 and summary.counts["reconnects"] == 1
 
 
+def _report(**handled: int) -> IngestIntervalReport:
+    return IngestIntervalReport(IngestTotals(IngestStats(**handled)), 5.0, 0, 0, 0, 0.0)
+
+
 def test_interval_counts_are_deltas_and_a_frameless_sliver_is_skipped():
     now = [100.0]
     counter = IntervalCounter(DryRunRecorder("dead", 0), clock=lambda: now[0])
     now[0] = 105.0
-    first = counter.interval({"frames": 10, "trades": 40, "messages": 12})
+    first = counter.interval(_report(frames=10, trades=40, messages=12))
     now[0] = 110.0
-    second = counter.interval({"frames": 15, "trades": 50, "messages": 20, "reconnects": 1})
+    second = counter.interval(_report(frames=15, trades=50, messages=20, reconnects=1))
     now[0] = 110.2
-    assert counter.interval({"frames": 15, "trades": 50, "messages": 20, "reconnects": 1}) is None
+    assert counter.interval(_report(frames=15, trades=50, messages=20, reconnects=1)) is None
     assert (first.counts["trades"], second.counts["trades"], second.counts["messages"]) == (40, 10, 8)
     assert second.trades_per_second() == 2.0 and second.elapsed_seconds == 10.0
     summary = counter.summary()

@@ -108,8 +108,8 @@ def test_restarting_the_broker_mid_stream_loses_and_duplicates_nothing(kafka_bro
     assert "error" not in outcome, outcome.get("error")
     totals = outcome["totals"]
     sent = stream.sent
-    assert totals["trades"] == sum(sent.values()) and totals["delivery_failures"] == 0
+    assert totals.handler.trades == sum(sent.values()) and totals.delivery_failures == 0
     expected = {symbol: list(range(count)) for symbol, count in sent.items()}
     assert _sequences_per_symbol(broker.bootstrap_servers, market) == expected
     dead_letters = [DeadLetterCodec().decode(record.value()) for record in read_all(broker.bootstrap_servers, dead_letter)]
-    assert len(dead_letters) == stream.malformed == totals["dead_letters"]
+    assert len(dead_letters) == stream.malformed == totals.handler.dead_letters

@@ -47,7 +47,7 @@ def ingest_trades(
         provenance = run_provenance(context)
 
         def report(interval: IngestIntervalReport) -> None:
-            metadata = market_metadata(interval.as_dict(), producer.offset_ranges, provenance)
+            metadata = market_metadata(interval, producer.offset_ranges, provenance)
             context.log_event(dg.AssetMaterialization(MARKET_KEY, metadata=metadata))
 
         settings = WindowSettings(

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from stock_platform.defs.provenance import CODE_VERSION
+from stock_platform.ingest.runner import IngestIntervalReport
 
 MARKET_KEY = dg.AssetKey("market")
 
@@ -22,30 +23,32 @@ market = dg.AssetSpec(
 
 
 def market_metadata(
-    report: dict[str, Any], offset_ranges: dict[tuple[str, int], list[int]], provenance: dict[str, dg.MetadataValue]
+    report: IngestIntervalReport, offset_ranges: dict[tuple[str, int], list[int]], provenance: dict[str, dg.MetadataValue]
 ) -> dict[str, Any]:
     """Audit metadata for one ingest report: volumes, rates, dead letters, event time and offset ranges."""
+    totals, handled = report.totals, report.totals.handler
     metadata: dict[str, Any] = {
         **provenance,
-        "trades": dg.MetadataValue.int(report["interval_trades"]),
-        "messages": dg.MetadataValue.int(report["interval_messages"]),
-        "dead_letters": dg.MetadataValue.int(report["interval_dead_letters"]),
-        "trades_per_second": dg.MetadataValue.float(float(report["trades_per_second"])),
-        "interval_seconds": dg.MetadataValue.float(float(report["interval_seconds"])),
-        "total_trades": dg.MetadataValue.int(report["trades"]),
-        "total_messages": dg.MetadataValue.int(report["messages"]),
-        "total_bytes": dg.MetadataValue.int(report["bytes"]),
-        "total_dead_letters": dg.MetadataValue.int(report["dead_letters"]),
-        "rejected_trades": dg.MetadataValue.int(report["rejected_trades"]),
-        "acknowledged_messages": dg.MetadataValue.int(report["acknowledged"]),
-        "delivery_failures": dg.MetadataValue.int(report["delivery_failures"]),
-        "reconnects": dg.MetadataValue.int(report["reconnects"]),
-        "finnhub_error_frames": dg.MetadataValue.int(report["finnhub_errors"]),
+        "trades": dg.MetadataValue.int(report.interval_trades),
+        "messages": dg.MetadataValue.int(report.interval_messages),
+        "dead_letters": dg.MetadataValue.int(report.interval_dead_letters),
+        "trades_per_second": dg.MetadataValue.float(float(report.trades_per_second)),
+        "interval_seconds": dg.MetadataValue.float(float(report.interval_seconds)),
+        "total_trades": dg.MetadataValue.int(handled.trades),
+        "total_messages": dg.MetadataValue.int(handled.messages),
+        "total_bytes": dg.MetadataValue.int(handled.bytes),
+        "total_dead_letters": dg.MetadataValue.int(handled.dead_letters),
+        "rejected_trades": dg.MetadataValue.int(handled.rejected_trades),
+        "acknowledged_messages": dg.MetadataValue.int(totals.acknowledged),
+        "delivery_failures": dg.MetadataValue.int(totals.delivery_failures),
+        "reconnects": dg.MetadataValue.int(handled.reconnects),
+        "finnhub_error_frames": dg.MetadataValue.int(handled.finnhub_errors),
         "offset_ranges": dg.MetadataValue.json(
             {f"{topic}[{partition}]": span for (topic, partition), span in sorted(offset_ranges.items())}
         ),
     }
-    if report["first_event_time_ms"] is not None:
-        metadata["first_event_time"] = dg.MetadataValue.timestamp(report["first_event_time_ms"] / 1000)
-        metadata["last_event_time"] = dg.MetadataValue.timestamp(report["last_event_time_ms"] / 1000)
+    event_times = handled.event_times
+    if event_times.first_ms is not None and event_times.last_ms is not None:
+        metadata["first_event_time"] = dg.MetadataValue.timestamp(event_times.first_ms / 1000)
+        metadata["last_event_time"] = dg.MetadataValue.timestamp(event_times.last_ms / 1000)
     return metadata
