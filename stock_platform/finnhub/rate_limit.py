@@ -17,6 +17,8 @@ from typing import Protocol
 import redis
 from pyrate_limiter import Duration, Limiter, Rate, RedisBucket, SQLiteBucket
 
+from stock_platform.settings import DATA_DIR
+
 
 class RateLimitTimeout(RuntimeError):
     """No call slot became free within the allowed wait: other runs are using the plan's budget."""
@@ -46,7 +48,7 @@ class RateLimitSettings:
     name: str = "finnhub-rest"
     # A Redis URL may carry a password (redis://:pw@host).
     redis_url: str | None = field(default=None, repr=False)
-    sqlite_dir: str = ".stock_platform"
+    sqlite_dir: str = str(DATA_DIR.default)
     max_wait_s: float = 120.0
 
     def __post_init__(self) -> None:

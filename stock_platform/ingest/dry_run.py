@@ -20,10 +20,12 @@ from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream, St
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import IngestIntervalReport, WindowSettings, run_ingest_window
 from stock_platform.kafka.producer import TrackedProducer
+from stock_platform.kafka.settings import KafkaEnv
 from stock_platform.ingest.validation import TradeValidator
 
 COUNTS = ("frames", "trades", "messages", "dead_letters", "rejected_trades", "pings", "finnhub_errors", "reconnects")
 _SLIVER_S = 1.0
+_KAFKA_DEFAULTS = KafkaEnv()
 
 class EndpointUnreachableError(RuntimeError):
     """The websocket endpoint could not be reached at all (one-line message, no token)."""
@@ -156,8 +158,8 @@ def build_dry_run(
     settings: StreamSettings,
     source: str,
     samples: int,
-    market_topic: str = "market",
-    dead_letter_topic: str = "market.dead_letter",
+    market_topic: str = _KAFKA_DEFAULTS.market_topic,
+    dead_letter_topic: str = _KAFKA_DEFAULTS.dead_letter_topic,
     rng: random.Random | None = None,
 ) -> DryRun:
     """A stream, the ingest's handler and validator, and a producer that records instead of sending."""

@@ -18,9 +18,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
 
+from stock_platform.finnhub.settings import FinnhubEnv
 from stock_platform_local.simulator.recording import recording_line, trades_by_symbol
 
-DEFAULT_WS_URL = "wss://ws.finnhub.io"
+DEFAULT_WS_URL = FinnhubEnv().ws_url
 _RECV_POLL_S = 0.5
 
 
