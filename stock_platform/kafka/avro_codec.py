@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,15 +49,115 @@ class DecodedBatch:
     source: str
 
 
+# -- market.TradeBatch/v1 written byte for byte as fastavro writes it, for the ingest's hot path.
+# fastavro spends ~4.4 us per trade walking the schema generically; this writer knows the one schema the
+# ingest produces (schemas/market_trade_batch_v1.avsc) and costs a fraction of that. It takes only the
+# shape validation lets through (exactly the keys s, p, t, v, c: str, finite number, int, finite number,
+# None or list of str) and returns None for anything else, which TradeBatchCodec then gives to fastavro.
+# A test compares both writers' bytes on generated batches.
+_DOUBLE = struct.Struct("<d").pack
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+_NULL_BRANCH, _ARRAY_BRANCH = b"\x00", b"\x02"
+_END_OF_ARRAY = b"\x00"
+_TRADE_KEYS = frozenset("sptvc")
+# Bounds the memory of encoded symbols and condition lists (a stream repeats a handful of each).
+_MAX_REMEMBERED = 10_000
+
+
+def zigzag_long(value: int) -> bytes:
+    """An Avro `long`: zigzag-encoded, then a little-endian base-128 varint."""
+    number = (value << 1) ^ (value >> 63)
+    out = []
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return zigzag_long(len(data)) + data
+
+
+def _number(value: Any) -> bool:
+    kind = type(value)
+    # x - x is 0.0 for every finite float and NaN for inf and NaN.
+    return (kind is float and value - value == 0.0) or (kind is int and -(2**53) <= value <= 2**53)
+
+
+class TradeBatchV1Encoder:
+    """Writes a TradeBatch/v1 record; None when a trade has a shape it does not take (fastavro then does)."""
+
+    def __init__(self) -> None:
+        self._symbols: dict[str, bytes] = {}
+        self._conditions: dict[tuple[str, ...], bytes] = {}
+        self._type = _string("trade")
+
+    def __call__(self, trades: Sequence[Mapping[str, Any]], received_at_ms: int, source: str) -> bytes | None:
+        if type(received_at_ms) is not int or not _LONG_MIN <= received_at_ms <= _LONG_MAX or type(source) is not str:
+            return None
+        parts = [self._type]
+        if trades:
+            parts.append(zigzag_long(len(trades)))
+        try:
+            for trade in trades:
+                encoded = self._trade(trade)
+                if encoded is None:
+                    return None
+                parts.append(encoded)
+            parts += (_END_OF_ARRAY, zigzag_long(received_at_ms), _string(source))
+        except UnicodeEncodeError:  # lone surrogates: fastavro raises its own error for them
+            return None
+        return b"".join(parts)
+
+    def _trade(self, trade: Mapping[str, Any]) -> bytes | None:
+        if type(trade) is not dict or len(trade) != len(_TRADE_KEYS):
+            return None
+        try:
+            symbol, price, event_time, volume, conditions = trade["s"], trade["p"], trade["t"], trade["v"], trade["c"]
+        except KeyError:
+            return None
+        if type(symbol) is not str or type(event_time) is not int or not _LONG_MIN <= event_time <= _LONG_MAX:
+            return None
+        if not (_number(price) and _number(volume)):
+            return None
+        symbol_bytes = self._symbols.get(symbol)
+        if symbol_bytes is None:
+            symbol_bytes = self._remember(self._symbols, symbol, _string(symbol))
+        if conditions is None:
+            conditions_bytes = _NULL_BRANCH
+        else:
+            if type(conditions) is not list or not all(type(item) is str for item in conditions):
+                return None
+            key = tuple(conditions)
+            conditions_bytes = self._conditions.get(key)
+            if conditions_bytes is None:
+                items = [zigzag_long(len(key)), *map(_string, key)] if key else []
+                conditions_bytes = self._remember(self._conditions, key, b"".join([_ARRAY_BRANCH, *items, _END_OF_ARRAY]))
+        return b"".join((symbol_bytes, _DOUBLE(price), zigzag_long(event_time), _DOUBLE(volume), conditions_bytes))
+
+    @staticmethod
+    def _remember(known: dict, key: Any, encoded: bytes) -> bytes:
+        if len(known) < _MAX_REMEMBERED:
+            known[key] = encoded
+        return encoded
+
+
 class TradeBatchCodec:
     """Encodes/decodes one symbol's trades from one frame as a schemaless Avro record."""
 
     def __init__(self) -> None:
         self._writer_schema = load_schema(CURRENT_TRADE_BATCH_SCHEMA)
         self.headers = [(SCHEMA_HEADER, CURRENT_TRADE_BATCH_SCHEMA.encode())]
+        self._encode_v1 = TradeBatchV1Encoder() if CURRENT_TRADE_BATCH_SCHEMA == TRADE_BATCH_SCHEMA else None
 
     def encode(self, trades: Sequence[Mapping[str, Any]], received_at_ms: int, source: str) -> bytes:
         """Encode Finnhub-shaped trade dicts (keys s, p, t, v, optional c) of one symbol."""
+        if self._encode_v1 is not None:
+            value = self._encode_v1(trades, received_at_ms, source)
+            if value is not None:
+                return value
         buffer = io.BytesIO()
         schemaless_writer(
             buffer,

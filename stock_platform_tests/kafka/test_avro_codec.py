@@ -2,6 +2,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from stock_platform.kafka.avro_codec import (
@@ -77,3 +79,36 @@ def test_dead_letter_keeps_original_bytes():
     codec = DeadLetterCodec()
     record = codec.decode(codec.encode(b"\xff{broken", "not valid JSON", "finnhub_ingest", 42))
     assert record == {"payload": b"\xff{broken", "reason": "not valid JSON", "source": "finnhub_ingest", "received_at": 42}
+
+
+def _fastavro_bytes(trades, received_at_ms, source) -> bytes:
+    buffer = io.BytesIO()
+    record = {"type": "trade", "data": trades, "received_at": received_at_ms, "source": source}
+    schemaless_writer(buffer, load_schema(TRADE_BATCH_SCHEMA), record)
+    return buffer.getvalue()
+
+
+_TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+_NUMBER = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**60), 2**60), st.just(0))
+_TRADE = st.fixed_dictionaries(
+    {"s": _TEXT, "p": _NUMBER, "t": st.integers(-(2**63), 2**63 - 1), "v": _NUMBER, "c": st.one_of(st.none(), st.lists(_TEXT, max_size=4))}
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(trades=st.lists(_TRADE, max_size=6), received_at_ms=st.integers(-(2**63), 2**63 - 1), source=_TEXT)
+def test_the_ingest_writes_the_same_bytes_as_fastavro(trades, received_at_ms, source):
+    codec = TradeBatchCodec()
+    assert codec.encode(trades, received_at_ms, source) == _fastavro_bytes(trades, received_at_ms, source)
+
+
+@pytest.mark.parametrize(
+    "trade",
+    [
+        {"s": "AAPL", "p": 1.0, "t": 1, "v": 1.0},  # no `c`: fastavro writes its default
+        {"s": "AAPL", "p": 1.0, "t": 1, "v": 1.0, "c": None, "x": 1},  # an extra key fastavro ignores
+        {"s": "AAPL", "p": True, "t": 1, "v": 2**60, "c": None},  # a bool and an int beyond 2**53
+    ],
+)
+def test_shapes_the_quick_writer_does_not_take_are_written_by_fastavro(trade):
+    assert TradeBatchCodec().encode([trade], 5, "x") == _fastavro_bytes([trade], 5, "x")
