@@ -6,6 +6,9 @@ Prints progress lines on stderr, then one JSON line with every figure. Per engin
 - latency at a paced offered rate (default 5,000 trades/s): row-written time minus the ingest's
   `received_at`, p50/p99 over every trade of the phase.
 `ceiling`: a bare confluent-kafka consumer reading the same backlog from the same broker.
+`scaling` (light engine): the same two figures on a smaller backlog as the symbols grow (22 -> 500) and
+as the store holds more history (1 -> 30 days pre-filled), each point on a fresh topic and store;
+STOCK_PLATFORM_BENCH_SCALING=0 leaves it out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from confluent_kafka.admin import AdminClient
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.admin import TopicSpec, ensure_topics
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.models import TradeRow, make_trade_id
 from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform_local.servers.broker import LocalKafkaBroker
 from stock_platform.processing.light_engine import LightEngineSettings
@@ -44,23 +48,41 @@ TARGETS = {"spark": {"trades_per_s": 20_000, "p99_ms": 3_000}, "light": {"trades
 _SYMBOLS = DEFAULT_SYMBOLS.split(",")
 _TRADES_PER_FRAME = 100
 _PARTITIONS = 6
+_DAY_MS = 86_400_000
+_PREFILL_CHUNK = 20_000
+# How cost grows with the symbol universe and the store's history (light engine): each point is a fresh
+# topic and store, the history pre-filled before the engine starts. Off with STOCK_PLATFORM_BENCH_SCALING=0.
+SCALING_SYMBOLS = (22, 100, 500)
+SCALING_HISTORY_DAYS = (1, 30)
+SCALING_BACKLOG_TRADES = 100_000
+SCALING_HISTORY_TRADES_PER_DAY = 50_000
+SCALING_LATENCY_SECONDS = 10.0
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _frame_messages(rng: random.Random, frame: int, received_at_ms: int, codec: TradeBatchCodec) -> list[tuple[bytes, bytes, int]]:
+def _symbols(count: int) -> list[str]:
+    """The default 22 symbols, then simulated ones (`SIM0023`, ...) up to `count`."""
+    return (_SYMBOLS + [f"SIM{index:04d}" for index in range(len(_SYMBOLS), count)])[:count]
+
+
+def _frame_messages(
+    rng: random.Random, frame: int, received_at_ms: int, codec: TradeBatchCodec, symbols: list[str] = _SYMBOLS
+) -> list[tuple[bytes, bytes, int]]:
     """One simulator-like frame as the ingest publishes it: one message per symbol. Returns (key, value, trades)."""
     by_symbol: dict[str, list[dict[str, Any]]] = {}
     for index in range(_TRADES_PER_FRAME):
-        symbol = rng.choice(_SYMBOLS)
+        symbol = rng.choice(symbols)
         trade = {"s": symbol, "p": round(100 + rng.random() * 50, 2), "t": received_at_ms - rng.randint(0, 2000) + index, "v": float(rng.randint(1, 500)), "c": ["1"]}
         by_symbol.setdefault(symbol, []).append(trade)
     return [(symbol.encode(), codec.encode(trades, received_at_ms, "benchmark"), len(trades)) for symbol, trades in by_symbol.items()]
 
 
-def _produce(kafka: KafkaSettings, topic: str, frames: int, frame_interval_s: float = 0.0, seed: int = 7) -> tuple[int, int]:
+def _produce(
+    kafka: KafkaSettings, topic: str, frames: int, frame_interval_s: float = 0.0, seed: int = 7, symbols: list[str] = _SYMBOLS
+) -> tuple[int, int]:
     """Produce `frames` frames, paced at `frame_interval_s` when given; returns (trades, messages)."""
     rng, codec = random.Random(seed), TradeBatchCodec()
     producer = Producer(kafka.producer_config(**{"linger.ms": 5}))
@@ -69,7 +91,7 @@ def _produce(kafka: KafkaSettings, topic: str, frames: int, frame_interval_s: fl
     for frame in range(frames):
         if frame_interval_s:
             time.sleep(max(0.0, started + frame * frame_interval_s - time.monotonic()))
-        for key, value, count in _frame_messages(rng, frame, int(time.time() * 1000), codec):
+        for key, value, count in _frame_messages(rng, frame, int(time.time() * 1000), codec, symbols):
             producer.produce(topic, key=key, value=value, headers=codec.headers)
             trades, messages = trades + count, messages + 1
         producer.poll(0)
@@ -126,13 +148,42 @@ class _Progress:
             time.sleep(0.05)
 
 
-def _bench_engine(engine: str, kafka: KafkaSettings, workdir: Path, backlog_frames: int, rate: float, seconds: float) -> dict[str, Any]:
-    topic = f"bench_{engine}"
+def _prefill_history(store: SqliteMarketStore, calendar: TradingCalendar, symbols: list[str], days: int, trades_per_day: int) -> int:
+    """Trades (and so bars) for the `days - 1` days before today, as a store that has been running that long has."""
+    rng, now_ms, written = random.Random(3), int(time.time() * 1000), 0
+    for day in range(1, days):
+        start_ms = now_ms - day * _DAY_MS
+        for chunk in range(0, trades_per_day, _PREFILL_CHUNK):
+            rows = []
+            for index in range(chunk, min(chunk + _PREFILL_CHUNK, trades_per_day)):
+                symbol, event_time_ms = rng.choice(symbols), start_ms + index * (_DAY_MS // 2) // trades_per_day
+                rows.append(TradeRow(symbol, calendar(symbol, event_time_ms), event_time_ms, make_trade_id("history", day, index, 0),
+                                     round(100 + rng.random() * 50, 2), float(rng.randint(1, 500)), ("1",), start_ms, day, index))  # fmt: skip
+            written += write_trade_batch(store, rows).rows_written
+    return written
+
+
+def _bench_engine(
+    engine: str,
+    kafka: KafkaSettings,
+    workdir: Path,
+    backlog_frames: int,
+    rate: float,
+    seconds: float,
+    symbols: list[str] = _SYMBOLS,
+    history_days: int = 1,
+    history_trades_per_day: int = 0,
+) -> dict[str, Any]:
+    topic = f"bench_{engine}_{len(symbols)}s_{history_days}d"
     ensure_topics(AdminClient(kafka.admin_config()), kafka.bootstrap_servers, [TopicSpec(topic, _PARTITIONS, 1, 3_600_000)])
-    backlog_trades, backlog_messages = _produce(kafka, topic, backlog_frames)
-    _progress(f"{engine}: backlog of {backlog_trades:,} trades in {backlog_messages:,} messages")
-    store = SqliteMarketStore(EmbeddedStoreSettings(str(workdir / f"{engine}.sqlite")))
+    backlog_trades, backlog_messages = _produce(kafka, topic, backlog_frames, symbols=symbols)
+    _progress(f"{engine}: backlog of {backlog_trades:,} trades in {backlog_messages:,} messages ({len(symbols)} symbols)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = SqliteMarketStore(EmbeddedStoreSettings(str(workdir / f"{topic}.sqlite")))
     calendar = TradingCalendar()
+    history = _prefill_history(store, calendar, symbols, history_days, history_trades_per_day)
+    if history:
+        _progress(f"{engine}: store pre-filled with {history:,} trades over {history_days - 1} earlier days")
     progress = _Progress(partial(write_trade_batch, store))
     sink = TradeSink(progress, None, StreamStats(engine))
     stop, failure = threading.Event(), []
@@ -140,7 +191,7 @@ def _bench_engine(engine: str, kafka: KafkaSettings, workdir: Path, backlog_fram
     def run() -> None:
         try:
             if engine == "light":
-                run_light(kafka, LightEngineSettings(topic=topic, group_id=f"bench-{engine}"), calendar, sink, stop, lambda: None)
+                run_light(kafka, LightEngineSettings(topic=topic, group_id=f"bench-{topic}"), calendar, sink, stop, lambda: None)
             else:
                 spark = SparkResource(master="local[*]", spark_config={"spark.ui.enabled": "false", "spark.driver.memory": "1g"})
                 settings = SparkStreamSettings(topic, str(workdir / "checkpoint"), max_messages_per_trigger=20_000)
@@ -158,7 +209,7 @@ def _bench_engine(engine: str, kafka: KafkaSettings, workdir: Path, backlog_fram
         sink.stats = StreamStats(engine, keep_run_latency=True)
         frames = int(rate * seconds / _TRADES_PER_FRAME)
         _progress(f"{engine}: offering {rate:,.0f} trades/s for {seconds:.0f}s")
-        offered, _ = _produce(kafka, topic, frames, frame_interval_s=_TRADES_PER_FRAME / rate, seed=11)
+        offered, _ = _produce(kafka, topic, frames, frame_interval_s=_TRADES_PER_FRAME / rate, seed=11, symbols=symbols)
         progress.wait_for(backlog_trades + offered, 120, thread, failure)
     finally:
         stop.set()
@@ -170,6 +221,10 @@ def _bench_engine(engine: str, kafka: KafkaSettings, workdir: Path, backlog_fram
     return {
         "sustained_trades_per_s": round(sustained, 1),
         "backlog_trades": backlog_trades,
+        "backlog_messages": backlog_messages,
+        "symbols": len(symbols),
+        "history_days": history_days,
+        "history_trades": history,
         "latency_offered_trades_per_s": rate,
         "latency_trades": sink.stats.run_latency.count,
         "latency_p50_ms": latency["p50"],
@@ -193,7 +248,27 @@ def run_benchmark(engines: list[str], backlog_trades: int, rate: float, seconds:
         _progress(f"ceiling (bare consumer): {result['ceiling']['trades_per_s']:,.0f} trades/s")
         for engine in engines:
             result["engines"][engine] = _bench_engine(engine, kafka, Path(workdir) / engine, frames, rate, seconds)
+        if "light" in engines and os.environ.get("STOCK_PLATFORM_BENCH_SCALING", "1") != "0":
+            result["scaling"] = _scaling_curve(kafka, Path(workdir) / "scaling", rate)
     result["load_average_after"] = os.getloadavg()
-    for figures in result["engines"].values():
+    for figures in [*result["engines"].values(), *result.get("scaling", [])]:
         figures["ratio_to_ceiling"] = round(figures["sustained_trades_per_s"] / result["ceiling"]["trades_per_s"], 3)
     return result
+
+
+def _scaling_curve(kafka: KafkaSettings, workdir: Path, rate: float) -> list[dict[str, Any]]:
+    """The light engine's rate and p99 as symbols (22 -> 500) and pre-filled store history (1 -> 30 days) grow."""
+    curve = []
+    for days in SCALING_HISTORY_DAYS:
+        for count in SCALING_SYMBOLS:
+            figures = _bench_engine(
+                "light", kafka, workdir, SCALING_BACKLOG_TRADES // _TRADES_PER_FRAME, rate, SCALING_LATENCY_SECONDS,
+                symbols=_symbols(count), history_days=days, history_trades_per_day=SCALING_HISTORY_TRADES_PER_DAY,
+            )  # fmt: skip
+            point = {key: figures[key] for key in ("symbols", "history_days", "history_trades", "sustained_trades_per_s", "latency_p50_ms", "latency_p99_ms")}
+            trades_per_message = figures["backlog_trades"] / figures["backlog_messages"]
+            point["sustained_messages_per_s"] = round(figures["sustained_trades_per_s"] / trades_per_message, 1)
+            point["load_average_1m"] = round(os.getloadavg()[0], 2)
+            _progress(f"scaling: {point}")
+            curve.append(point)
+    return curve
