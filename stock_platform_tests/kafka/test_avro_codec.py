@@ -91,7 +91,13 @@ def _fastavro_bytes(trades, received_at_ms, source) -> bytes:
 _TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
 _NUMBER = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**60), 2**60), st.just(0))
 _TRADE = st.fixed_dictionaries(
-    {"s": _TEXT, "p": _NUMBER, "t": st.integers(-(2**63), 2**63 - 1), "v": _NUMBER, "c": st.one_of(st.none(), st.lists(_TEXT, max_size=4))}
+    {
+        "s": _TEXT,
+        "p": _NUMBER,
+        "t": st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(2**33, 2**42)),  # and around epoch-ms times
+        "v": _NUMBER,
+        "c": st.one_of(st.none(), st.lists(_TEXT, max_size=4)),
+    }
 )
 
 
