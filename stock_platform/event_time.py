@@ -22,7 +22,3 @@ class EventTimeRange:
             self.first_ms = earliest
         if self.last_ms is None or latest > self.last_ms:
             self.last_ms = latest
-
-    def report(self) -> dict[str, int | None]:
-        """The range under the report keys asset metadata and benchmarks read."""
-        return {"first_event_time_ms": self.first_ms, "last_event_time_ms": self.last_ms}

@@ -21,18 +21,18 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from stock_platform_local.dev import simulator_command
-from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.finnhub.settings import DEFAULT_SYMBOLS
 from stock_platform.finnhub.websocket import FinnhubStream, StreamSettings
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.jvm_artifacts import KAFKA_VERSION
 from stock_platform.kafka.admin import TopicSpec, ensure_topics
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform_local.dev import simulator_command
 from stock_platform_local.servers.broker import LocalKafkaBroker
 from stock_platform_local.servers.process import start_announcing_server, stop_process
-from stock_platform.jvm_artifacts import KAFKA_VERSION
-from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS
 
 TARGET_TRADES_PER_S = 50_000
 _SYMBOLS = DEFAULT_SYMBOLS.split(",")

@@ -27,22 +27,22 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.defs.processing.resources import SparkResource
+from stock_platform.finnhub.settings import DEFAULT_SYMBOLS
 from stock_platform.kafka.admin import TopicSpec, ensure_topics
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.models import TradeRow, make_trade_id
-from stock_platform.processing.trading_day import TradingCalendar
-from stock_platform_local.servers.broker import LocalKafkaBroker
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings
 from stock_platform.processing.stream_stats import StreamStats
-from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS
-from stock_platform.defs.processing.resources import SparkResource
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
+from stock_platform_local.servers.broker import LocalKafkaBroker
 
 TARGETS = {"spark": {"trades_per_s": 20_000, "p99_ms": 3_000}, "light": {"trades_per_s": 50_000, "p99_ms": 1_000}}
 _SYMBOLS = DEFAULT_SYMBOLS.split(",")

@@ -7,6 +7,7 @@ import json
 
 from stock_platform_local.dry_run import add_arguments as add_dry_run_arguments
 
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register the local subcommands on the `stock-platform` parser."""
     dev = commands.add_parser("dev", help="run the embedded stack and the Dagster UI (the main local command)")

@@ -17,14 +17,20 @@ from collections.abc import Mapping, MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 
-from stock_platform_local.servers.broker import LocalKafkaBroker
-from stock_platform_local.servers.cassandra import LocalCassandraNode
-from stock_platform_local.servers.process import ServerStartError, free_port, start_announcing_server, stop_process, stop_process_group
 from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.jvm_artifacts import ArtifactResolutionError
+from stock_platform.paths import project_root
 from stock_platform.processing.settings import checkpoints_under
 from stock_platform.storage.settings import CASSANDRA_STORE, StoreEnv
-from stock_platform.paths import project_root
+from stock_platform_local.servers.broker import LocalKafkaBroker
+from stock_platform_local.servers.cassandra import LocalCassandraNode
+from stock_platform_local.servers.process import (
+    ServerStartError,
+    free_port,
+    start_announcing_server,
+    stop_process,
+    stop_process_group,
+)
 
 logger = logging.getLogger(__name__)
 

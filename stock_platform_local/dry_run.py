@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from stock_platform_local.servers.process import ServerStartError, start_announcing_server, stop_process
 
@@ -108,6 +108,8 @@ def _choose_url(args: argparse.Namespace, environ: dict[str, str], finnhub_url: 
 def run(args: argparse.Namespace) -> int:
     """Run the dry run; returns the exit code (1 with one line on stderr when the endpoint or token is bad)."""
     # Imported here so that building the parser of every command does not load the ingest and Dagster.
+    from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
+    from stock_platform.finnhub.settings import FinnhubEnv
     from stock_platform.finnhub.websocket import FinnhubAuthError
     from stock_platform.ingest.dry_run import (
         EndpointUnreachableError,
@@ -116,8 +118,6 @@ def run(args: argparse.Namespace) -> int:
         redact,
         run_dry_run,
     )
-    from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
-    from stock_platform.finnhub.settings import FinnhubEnv
     from stock_platform.kafka.settings import KafkaEnv
 
     environ = dict(os.environ)

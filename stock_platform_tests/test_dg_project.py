@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import dagster as dg
-import tomllib
 
 import stock_platform.defs as defs_folder
 from stock_platform.definitions import defs

@@ -4,7 +4,8 @@ from stock_platform.event_time import EventTimeRange
 
 
 def test_empty_range_reports_no_event_times() -> None:
-    assert EventTimeRange().report() == {"first_event_time_ms": None, "last_event_time_ms": None}
+    event_times = EventTimeRange()
+    assert (event_times.first_ms, event_times.last_ms) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -24,12 +24,12 @@ import pytest
 import requests
 from cassandra.cluster import Cluster
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec, schema_name_from_headers
 from stock_platform.definitions import defs
-from stock_platform_local.servers.broker import LocalKafkaBroker
 from stock_platform.env_defaults import ENV_DEFAULTS
-from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec, schema_name_from_headers
 from stock_platform.storage.schema import SchemaSettings, apply_schema, render_schema
+from stock_platform_local.servers.broker import LocalKafkaBroker
+from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
 from stock_platform_tests.cassandra_tables import read_cassandra_news_ids, read_cassandra_tables
 from stock_platform_tests.pipeline_helpers import (
     PICKED_FIELDS,

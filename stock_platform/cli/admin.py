@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 from cassandra.cluster import NoHostAvailable
 
-from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.storage.resources import CassandraResource
+from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.storage.cassandra_session import build_cluster
 from stock_platform.storage.schema import (
     SchemaApplyError,

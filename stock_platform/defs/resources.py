@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stock_platform.defs.kafka.consumer_lag import ConsumerLagResource
 from stock_platform.defs.finnhub.resources import FinnhubResource
 from stock_platform.defs.grafana.resources import grafana_resource
+from stock_platform.defs.kafka.consumer_lag import ConsumerLagResource
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import SparkResource, StreamProcessorResource
 from stock_platform.defs.storage.resources import SelectedStoreResource

@@ -15,13 +15,13 @@ from typing import Any
 
 import websocket
 
-from stock_platform.ingest.dry_run_reasons import DryRunRecorder, IntervalReport
 from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream, StreamSettings
+from stock_platform.ingest.dry_run_reasons import DryRunRecorder, IntervalReport
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import IngestIntervalReport, WindowSettings, run_ingest_window
+from stock_platform.ingest.validation import TradeValidator
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaEnv
-from stock_platform.ingest.validation import TradeValidator
 
 COUNTS = ("frames", "trades", "messages", "dead_letters", "rejected_trades", "pings", "finnhub_errors", "reconnects")
 _SLIVER_S = 1.0

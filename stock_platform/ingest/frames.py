@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from stock_platform.event_time import EventTimeRange
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.finnhub.protocol import FrameKind, classify_frame
+from stock_platform.ingest.validation import TradeValidator
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import DEFAULT_MAX_MESSAGE_BYTES
-from stock_platform.ingest.validation import TradeValidator
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ class IngestStats:
     @property
     def last_event_time_ms(self) -> int | None:
         return self.event_times.last_ms
-
-    def snapshot(self) -> dict[str, Any]:
-        counters = {counter.name: getattr(self, counter.name) for counter in fields(self) if counter.name != "event_times"}
-        return {**counters, **self.event_times.report()}
 
 
 class FrameHandler:

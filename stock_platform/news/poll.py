@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from stock_platform.finnhub.rate_limit import RateLimitTimeout
 from stock_platform.finnhub.rest import FinnhubRequestError, FinnhubRestClient
 from stock_platform.models import NewsArticle
 from stock_platform.news.articles import parse_company_news
 from stock_platform.news.schedule import SymbolWindow
-from stock_platform.finnhub.rate_limit import RateLimitTimeout
 
 
 class NewsWriter(Protocol):

@@ -13,10 +13,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from stock_platform.kafka.avro_codec import schema_header
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.offset_guard import StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_reset import light_reset_command
+from stock_platform.processing.trade_decoding import TradeDecoder
 
 logger = logging.getLogger(__name__)
 

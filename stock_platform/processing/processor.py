@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, prepare_checkpoint, run_query, start_query
+from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
 
 SessionFactory = Callable[[], AbstractContextManager[Any]]
 

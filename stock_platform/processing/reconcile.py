@@ -16,8 +16,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stock_platform.processing.aggregation import BarState
 from stock_platform.models import TradeRow
+from stock_platform.processing.aggregation import BarState
 from stock_platform.storage.base import MarketStore
 from stock_platform.storage.batch import write_recomputed
 

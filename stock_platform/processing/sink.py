@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from stock_platform.models import TradeRow
-from stock_platform.processing.trade_decoding import KeyedDeadLetter
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trade_decoding import KeyedDeadLetter
 from stock_platform.storage.batch import BatchResult
 
 RowWriter = Callable[[list[TradeRow]], BatchResult]

@@ -23,12 +23,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
 from stock_platform.processing.consumer_lag import checkpoint_positions
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch, jvm_source_options
 from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_reset import local_checkpoint_path, spark_reset_command
+from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
 
 logger = logging.getLogger(__name__)
 

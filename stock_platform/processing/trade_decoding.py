@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from stock_platform.ingest.validation import TradeValidator
 from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TradeBatchCodec
 from stock_platform.models import DeadLetter, TradeRow, make_trade_id
-from stock_platform.ingest.validation import TradeValidator
 
 TradingDayFn = Callable[[str, int], date]
 DEAD_LETTER_SOURCE = "stream_processor"

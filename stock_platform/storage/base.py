@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from types import TracebackType
 
-from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.models import NewsArticle, TradeRow
-
+from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 
 # (the bar the writer read, None when there was none; the bar to write in its place)
 BarSwap = tuple[BarState | None, BarState]

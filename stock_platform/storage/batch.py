@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date
 
+from stock_platform.models import TradeRow
 from stock_platform.processing.aggregation import (
     MINUTE_MS,
     NO_PARTITION,
@@ -18,7 +19,6 @@ from stock_platform.processing.aggregation import (
     merge_states,
     minute_key,
 )
-from stock_platform.models import TradeRow
 from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.base import MarketStore, StoreError
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.query import PreparedStatement
 
+from cassandra import ConsistencyLevel
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.columns import (
     BAR_VALUE_COLUMNS,

@@ -11,8 +11,8 @@ from typing import Any
 from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
-from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.models import NewsArticle, TradeRow
+from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.storage.base import BarSwap, HealthSample, MarketStore, NewsWriteResult, StoreError
 from stock_platform.storage.cassandra_session import StatementRunner, build_cluster
 from stock_platform.storage.cassandra_statements import prepare_statements

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 
-from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.models import NewsArticle, TradeRow
+from stock_platform.processing.aggregation import BarState, DayKey, MinuteKey
 from stock_platform.storage.base import BarSwap, HealthSample, MarketStore, NewsWriteResult
 from stock_platform.storage.columns import (
     BAR_VALUE_COLUMNS,

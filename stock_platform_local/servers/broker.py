@@ -16,9 +16,9 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from stock_platform.jvm_artifacts import classpath, kafka_server
 from stock_platform_local.servers.jvm_server import JvmServer, java_executable
 from stock_platform_local.servers.process import ServerStartError, free_port
-from stock_platform.jvm_artifacts import classpath, kafka_server
 
 BrokerStartError = ServerStartError
 

@@ -11,9 +11,9 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from stock_platform.jvm_artifacts import cassandra_server, classpath
 from stock_platform_local.servers.jvm_server import JvmServer, java_executable
 from stock_platform_local.servers.process import free_port
-from stock_platform.jvm_artifacts import cassandra_server, classpath
 
 # From Cassandra's conf/jvm17-server.options: the module exports and opens it needs on Java 17.
 JAVA17_MODULE_FLAGS = (

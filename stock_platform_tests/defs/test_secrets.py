@@ -3,14 +3,14 @@
 import dagster as dg
 import pytest
 
-from stock_platform.defs.resources import build_resources
-from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS, SETTINGS_MODELS
-from stock_platform.finnhub.rate_limit import RateLimitSettings
 from stock_platform.defs.finnhub.resources import FinnhubResource
 from stock_platform.defs.grafana.resources import GrafanaResource
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import StreamProcessorResource
+from stock_platform.defs.resources import build_resources
 from stock_platform.defs.storage.resources import SelectedStoreResource
+from stock_platform.env_defaults import ENV_DEFAULTS, SECRET_ENV_VARS, SETTINGS_MODELS
+from stock_platform.finnhub.rate_limit import RateLimitSettings
 
 MARKER = "leak-marker-7f3a9c"
 

@@ -15,13 +15,13 @@ import time
 from contextlib import closing
 
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light, run_spark
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore

@@ -21,8 +21,8 @@ from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.ingest.frames import FrameHandler
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_tests.faults.stream_faults import report_figures

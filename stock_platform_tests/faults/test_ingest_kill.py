@@ -21,12 +21,12 @@ import dagster as dg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.defs import keeper as keeper_module
-from stock_platform.defs.ingest.finnhub_ingest import INGEST_JOB_NAME, finnhub_ingest, finnhub_ingest_keeper
-from stock_platform.paths import project_root
 from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.ingest.finnhub_ingest import INGEST_JOB_NAME, finnhub_ingest, finnhub_ingest_keeper
 from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.paths import project_root
 from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
 from stock_platform_tests.kafka.topics import read_all
 

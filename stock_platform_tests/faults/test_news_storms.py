@@ -16,10 +16,10 @@ from datetime import date
 import pytest
 import responses
 
+from stock_platform.finnhub.rate_limit import RateLimitSettings, open_shared_limiter
 from stock_platform.finnhub.rest import FinnhubRestClient, RestSettings
 from stock_platform.news.poll import poll_news
 from stock_platform.news.schedule import SymbolWindow
-from stock_platform.finnhub.rate_limit import RateLimitSettings, open_shared_limiter
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
 

@@ -22,16 +22,16 @@ from functools import partial
 import pytest
 
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform_local.servers.cassandra import LocalCassandraNode
-from stock_platform_local.servers.process import free_port
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_store import CassandraMarketStore
-from stock_platform_tests.processing.conftest import create_market_topic, produce_frames, utc_day
 from stock_platform.storage.schema import SchemaSettings, apply_schema, render_schema
+from stock_platform_local.servers.cassandra import LocalCassandraNode
+from stock_platform_local.servers.process import free_port
+from stock_platform_tests.processing.conftest import create_market_topic, produce_frames, utc_day
 from stock_platform_tests.storage.cassandra_keyspaces import admin_session, node_settings
 
 pytestmark = pytest.mark.faults

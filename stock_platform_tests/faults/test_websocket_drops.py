@@ -20,10 +20,10 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.finnhub.websocket import FinnhubStream, StreamSettings
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_local.simulator import SimulatorConfig, SimulatorServer

@@ -10,6 +10,7 @@ from stock_platform.finnhub import websocket as finnhub_ws
 from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream, StreamSettings, TooManySymbolsError
 from stock_platform_tests.finnhub.websocket_fakes import FakeWebSocket
 
+
 def _settings(**overrides):
     values = {"url": "ws://127.0.0.1:1/", "symbols": ["AAPL", "BINANCE:BTCUSDT"], "token": "s3cret"}
     values.update(overrides)

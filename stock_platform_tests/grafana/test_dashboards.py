@@ -6,12 +6,12 @@ import re
 import uuid
 
 import pytest
-from cassandra import InvalidRequest
-from cassandra.protocol import SyntaxException
 from cassandra.cqltypes import DateType
+from cassandra.protocol import SyntaxException
 
-from stock_platform.grafana.dashboards import dashboards_dir, grafana_dir, load_dashboards
+from cassandra import InvalidRequest
 from stock_platform.defs.grafana.resources import CASSANDRA_DATASOURCE_UID, PIPELINE_TAG
+from stock_platform.grafana.dashboards import dashboards_dir, grafana_dir, load_dashboards
 from stock_platform.storage.base import HealthSample
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_store import CassandraMarketStore

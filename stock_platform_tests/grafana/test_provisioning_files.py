@@ -5,8 +5,8 @@ import re
 import pytest
 import yaml
 
-from stock_platform.grafana.dashboards import grafana_dir
 from stock_platform.defs.grafana.resources import CASSANDRA_DATASOURCE_UID, GrafanaResource
+from stock_platform.grafana.dashboards import grafana_dir
 
 ENV_REFERENCE = re.compile(r"^\$(\{[A-Z][A-Z0-9_]*\}|[A-Z][A-Z0-9_]*)$")
 SECRET_KEYS = re.compile(r"password|token|secret|apikey|api_key", re.IGNORECASE)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 
 from stock_platform.jvm_artifacts import JARS_DIR_ENV_VAR

@@ -7,11 +7,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import setuptools
-import tomllib
 from packaging.requirements import Requirement
 
 from stock_platform_tests.helm.chart import REPO

@@ -7,13 +7,20 @@ import time
 import pytest
 import websocket
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec
 from stock_platform.finnhub.websocket import FinnhubAuthError, StreamSettings
-from stock_platform.ingest.dry_run_reasons import DryRunRecorder, IntervalReport, ReasonCount, frame_rule, shown, trade_rule
 from stock_platform.ingest.dry_run import EndpointUnreachableError, IntervalCounter, build_dry_run, run_dry_run
+from stock_platform.ingest.dry_run_reasons import (
+    DryRunRecorder,
+    IntervalReport,
+    ReasonCount,
+    frame_rule,
+    shown,
+    trade_rule,
+)
 from stock_platform.ingest.frames import IngestStats
 from stock_platform.ingest.runner import IngestIntervalReport, IngestTotals
 from stock_platform.ingest.validation import TradeValidator
+from stock_platform.kafka.avro_codec import DeadLetterCodec
 from stock_platform_tests.finnhub.websocket_fakes import FakeWebSocket
 
 NOW_MS = int(time.time() * 1000)

@@ -6,9 +6,9 @@ from unittest.mock import MagicMock
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import DeliveryFailedError, TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_local.servers.process import free_port

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 from stock_platform.ingest.frames import IngestStats
 from stock_platform.ingest.runner import IngestReporter
 
+
 def _reporter() -> tuple[IngestReporter, IngestStats, SimpleNamespace, SimpleNamespace]:
     stats, producer, stream = IngestStats(), SimpleNamespace(delivered=0, failed=0), SimpleNamespace(reconnects=0)
     return IngestReporter(SimpleNamespace(stats=stats), producer, stream), stats, producer, stream

@@ -2,9 +2,9 @@ import io
 import json
 
 import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from stock_platform.kafka.avro_codec import (
     TRADE_BATCH_SCHEMA,

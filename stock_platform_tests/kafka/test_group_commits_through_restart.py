@@ -10,11 +10,11 @@ from confluent_kafka import Consumer, Producer
 
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder
-from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trade_decoding import TradeDecoder
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import BatchResult
 from stock_platform_tests.kafka.topics import create_topic, restart
 

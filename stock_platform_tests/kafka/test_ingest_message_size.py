@@ -8,8 +8,8 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.ingest.frames import FrameHandler
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_tests.fakes import FakeProducer

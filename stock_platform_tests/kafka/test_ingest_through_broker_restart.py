@@ -14,9 +14,9 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform_tests.kafka.topics import create_topic, read_all, restart

@@ -7,11 +7,11 @@ import pytest
 from cassandra.cluster import Cluster
 from confluent_kafka.admin import AdminClient
 
-from stock_platform_local.dev import local_environment, preferred_port, start_local_servers
-from stock_platform_local.servers.process import free_port
 from stock_platform.defs.resources import build_resources
 from stock_platform.env_defaults import ENV_DEFAULTS, SETTINGS_MODELS
 from stock_platform.settings import EnvSettings, env_text
+from stock_platform_local.dev import local_environment, preferred_port, start_local_servers
+from stock_platform_local.servers.process import free_port
 
 
 def _environment(tmp_path, **overrides):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform.kafka.avro_codec import TradeBatchCodec, schema_name_from_headers
 from stock_platform_local.servers.broker import LocalKafkaBroker
-from stock_platform.env_defaults import ENV_DEFAULTS
 from stock_platform_tests.local.launcher import DevStack
 from stock_platform_tests.pipeline_helpers import BAR_FIELDS, Trade, daily_key, expected_bars, read_tables, read_topic
 

@@ -4,11 +4,11 @@ from datetime import date
 import pytest
 import responses
 
+from stock_platform.finnhub.rate_limit import RateLimitTimeout
 from stock_platform.finnhub.rest import FinnhubRestClient, RestSettings
 from stock_platform.finnhub.websocket import FinnhubAuthError
 from stock_platform.news.poll import poll_news, poll_symbol
 from stock_platform.news.schedule import SymbolWindow
-from stock_platform.finnhub.rate_limit import RateLimitTimeout
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
 

@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.admin import TopicSpec, ensure_topics
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.storage.batch import BatchResult
 

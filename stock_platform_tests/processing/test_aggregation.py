@@ -7,6 +7,7 @@ from functools import reduce
 
 import pytest
 
+from stock_platform.models import TradeRow, make_trade_id
 from stock_platform.processing.aggregation import (
     BarState,
     apply_batch,
@@ -15,7 +16,6 @@ from stock_platform.processing.aggregation import (
     merge_states,
     minute_key,
 )
-from stock_platform.models import TradeRow, make_trade_id
 from stock_platform_tests.storage.bar_checks import assert_same_bars, deliveries
 
 DAY = date(2025, 10, 9)

@@ -7,13 +7,20 @@ from dataclasses import asdict
 
 import pytest
 
-from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.processing.light_engine import LightEngineSettings
 from stock_platform.processing.processor import run_light, run_spark
-from stock_platform.processing.reconcile import bar_fields, daily_aggregates, differences, keyed, minute_bars, trades_frame
+from stock_platform.processing.reconcile import (
+    bar_fields,
+    daily_aggregates,
+    differences,
+    keyed,
+    minute_bars,
+    trades_frame,
+)
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, StreamQueryError
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore

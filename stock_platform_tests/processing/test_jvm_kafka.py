@@ -5,8 +5,8 @@ import pytest
 
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.jvm_kafka import decode_raw_batch, java_client_config, jvm_source_options
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform_tests.processing.conftest import T0, utc_day
 
 

@@ -4,11 +4,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
-from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform_tests.processing.conftest import T0, RecordingWriter, produce_frames, utc_day
 
 

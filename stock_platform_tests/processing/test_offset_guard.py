@@ -11,13 +11,13 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from stock_platform.cli.main import main
-from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.offset_guard import StreamResetRequired, TopicState, check_positions, topic_state
 from stock_platform.processing.processor import run_spark
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings
 from stock_platform.processing.stream_stats import StreamStats
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform_tests.processing.conftest import RecordingWriter, create_market_topic, produce_frames, utc_day
 
 STATE = TopicState("id-1", {0: (0, 50), 1: (10, 20)})

@@ -4,9 +4,16 @@ from datetime import date
 import fakeredis
 import pytest
 
-from stock_platform.processing.aggregation import daily_key, fold_trades, minute_key
 from stock_platform.models import TradeRow
-from stock_platform.processing.reconcile import daily_aggregates, differences, keyed, minute_bars, reconcile_day, trades_frame
+from stock_platform.processing.aggregation import daily_key, fold_trades, minute_key
+from stock_platform.processing.reconcile import (
+    daily_aggregates,
+    differences,
+    keyed,
+    minute_bars,
+    reconcile_day,
+    trades_frame,
+)
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.storage.batch import same_bar, write_trade_batch
 from stock_platform_tests.storage.bar_checks import assert_same_bars

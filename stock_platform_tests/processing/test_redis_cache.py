@@ -3,8 +3,8 @@ from datetime import date
 import fakeredis
 import pytest
 
-from stock_platform.processing.aggregation import BarState
 from stock_platform.models import TradeRow, make_trade_id
+from stock_platform.processing.aggregation import BarState
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from cassandra.cluster import Session
 
-from stock_platform_local.servers.cassandra import LocalCassandraNode
 from stock_platform.storage.cassandra_session import build_cluster
 from stock_platform.storage.schema import SchemaSettings, apply_schema, render_schema
 from stock_platform.storage.settings import CassandraStoreSettings
+from stock_platform_local.servers.cassandra import LocalCassandraNode
 
 
 def node_settings(node: LocalCassandraNode, keyspace: str = "market", **options: object) -> CassandraStoreSettings:

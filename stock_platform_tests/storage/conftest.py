@@ -10,7 +10,12 @@ from stock_platform.models import NewsArticle, TradeRow, make_trade_id
 from stock_platform.storage.cassandra_store import CassandraMarketStore
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
-from stock_platform_tests.storage.cassandra_keyspaces import admin_session, node_settings, schema_keyspace, truncate_tables
+from stock_platform_tests.storage.cassandra_keyspaces import (
+    admin_session,
+    node_settings,
+    schema_keyspace,
+    truncate_tables,
+)
 
 DAY = date(2025, 10, 9)
 T0 = 1_760_000_000_000  # 2025-10-09T08:53:20Z

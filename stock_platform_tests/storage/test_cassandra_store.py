@@ -6,14 +6,13 @@ import ssl
 from datetime import datetime
 
 import pytest
-from cassandra import ConsistencyLevel, Unavailable, WriteTimeout
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, BoundStatement
 from cassandra.util import Date
 
-from stock_platform_local.servers.process import free_port
+from cassandra import ConsistencyLevel, Unavailable, WriteTimeout
 from stock_platform.storage.base import StoreError
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.cassandra_session import StoreUnavailableError, build_cluster
@@ -22,6 +21,7 @@ from stock_platform.storage.cassandra_store import CassandraMarketStore
 from stock_platform.storage.factory import open_store
 from stock_platform.storage.schema import SchemaSettings
 from stock_platform.storage.settings import CassandraStoreSettings
+from stock_platform_local.servers.process import free_port
 from stock_platform_tests.storage.cassandra_keyspaces import node_settings
 from stock_platform_tests.storage.conftest import DAY, T0, article, trade
 

@@ -9,11 +9,10 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field
 
+from stock_platform.finnhub.rate_limit import RateLimitSettings, open_shared_limiter
 from stock_platform.finnhub.rest import FinnhubRestClient, RestSettings
-from stock_platform.finnhub.settings import DEFAULT_SYMBOLS as DEFAULT_SYMBOLS  # re-exported for the benchmarks
 from stock_platform.finnhub.settings import FinnhubEnv
 from stock_platform.finnhub.websocket import StreamSettings
-from stock_platform.finnhub.rate_limit import RateLimitSettings, open_shared_limiter
 
 
 class FinnhubConfigError(ValueError):

@@ -9,9 +9,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from stock_platform.defs.grafana.resources import GrafanaResource
 from stock_platform.grafana.api import GrafanaError
 from stock_platform.grafana.dashboards import DashboardFileError, ProvisionReport
-from stock_platform.defs.grafana.resources import GrafanaResource
 
 GRAFANA_PROVISION_JOB_NAME = "grafana_provision"
 

@@ -3,16 +3,16 @@
 import dagster as dg
 from pydantic import Field
 
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.kafka.market import MARKET_KEY, market_metadata
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
+from stock_platform.defs.provenance import run_provenance
 from stock_platform.finnhub.websocket import FinnhubAuthError, FinnhubStream
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import IngestIntervalReport, WindowSettings, run_ingest_window
 from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.kafka.producer import DeliveryFailedError
-from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
-from stock_platform.defs.kafka.market import MARKET_KEY, market_metadata
-from stock_platform.defs.provenance import run_provenance
-from stock_platform.defs.finnhub.resources import FinnhubResource
-from stock_platform.defs.kafka.resources import KafkaResource
 
 INGEST_JOB_NAME = "finnhub_ingest"
 

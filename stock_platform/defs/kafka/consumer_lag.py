@@ -12,8 +12,10 @@ import dagster as dg
 from confluent_kafka import KafkaError, KafkaException
 from pydantic import Field
 
-from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.defs.kafka.market import MARKET_KEY
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.processing.resources import LIGHT_ENGINE, StreamProcessorResource
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.consumer_lag import (
     DEFAULT_TIMEOUT_S,
     LagLimits,
@@ -30,8 +32,6 @@ from stock_platform.processing.consumer_lag import (
 )
 from stock_platform.processing.offset_guard import TopicMissingError
 from stock_platform.processing.stream_reset import local_checkpoint_path
-from stock_platform.defs.kafka.resources import KafkaResource
-from stock_platform.defs.processing.resources import LIGHT_ENGINE, StreamProcessorResource
 
 LAG_SENSOR_NAME = "market_consumer_lag_sensor"
 LAG_CHECKS_JOB_NAME = "market_lag_checks"

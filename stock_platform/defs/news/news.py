@@ -11,15 +11,21 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from stock_platform.finnhub.websocket import FinnhubAuthError
-from stock_platform.processing.market_hours import US_EQUITIES, Market, assess_freshness, market_of, previous_session_open
-from stock_platform.news.poll import SymbolPollResult, poll_news
-from stock_platform.news.schedule import NewsCursor, NewsPollSettings, SymbolWindow, news_window, plan_poll
+from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
 from stock_platform.defs.keeper import IN_PROGRESS_STATUSES
 from stock_platform.defs.processing.checks import freshness_result
 from stock_platform.defs.provenance import CODE_VERSION, run_provenance
-from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
 from stock_platform.defs.storage.resources import MarketStoreResource
+from stock_platform.finnhub.websocket import FinnhubAuthError
+from stock_platform.news.poll import SymbolPollResult, poll_news
+from stock_platform.news.schedule import NewsCursor, NewsPollSettings, SymbolWindow, news_window, plan_poll
+from stock_platform.processing.market_hours import (
+    US_EQUITIES,
+    Market,
+    assess_freshness,
+    market_of,
+    previous_session_open,
+)
 
 NEWS_KEY = dg.AssetKey("news")
 NEWS_JOB_NAME = "news_job"

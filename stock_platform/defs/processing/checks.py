@@ -11,6 +11,10 @@ from typing import Any
 
 import dagster as dg
 
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.processing.assets import DAILY_AGGREGATES_KEY, STREAM_JOB_NAME, TRADES_KEY, trading_days
+from stock_platform.defs.processing.resources import StreamProcessorResource
+from stock_platform.defs.storage.resources import MarketStoreResource
 from stock_platform.processing.data_quality import (
     aggregate_mismatches,
     aggregates_updated_ms,
@@ -20,10 +24,6 @@ from stock_platform.processing.data_quality import (
     newest_trades_ms,
 )
 from stock_platform.processing.market_hours import FreshnessReport, age_cutoffs, assess_freshness, format_age
-from stock_platform.defs.processing.assets import DAILY_AGGREGATES_KEY, STREAM_JOB_NAME, TRADES_KEY, trading_days
-from stock_platform.defs.finnhub.resources import FinnhubResource
-from stock_platform.defs.processing.resources import StreamProcessorResource
-from stock_platform.defs.storage.resources import MarketStoreResource
 
 TRADES_CHECKS_JOB_NAME = "trades_checks"
 # A liquid symbol trades every few seconds while its market is open: ten minutes without a new trade (one

@@ -11,7 +11,8 @@ import dagster as dg
 import redis
 from pydantic import Field
 
-from stock_platform.kafka.admin import KafkaUnavailableError
+from stock_platform.defs.grafana.resources import GrafanaResource
+from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.keeper import build_keeper_sensor, long_run_tags
 from stock_platform.defs.processing.assets import (
     DAILY_AGGREGATES_KEY,
@@ -23,7 +24,15 @@ from stock_platform.defs.processing.assets import (
     trading_days,
 )
 from stock_platform.defs.processing.checks import aggregates_match_trades, trades_checks_job, trades_checks_schedule
+from stock_platform.defs.processing.resources import (
+    LIGHT_ENGINE,
+    ConnectorJarsError,
+    SparkResource,
+    StreamProcessorResource,
+)
 from stock_platform.defs.provenance import CODE_VERSION, run_provenance
+from stock_platform.defs.storage.resources import MarketStoreResource
+from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.processing.dead_letters import DeadLetterWriter
 from stock_platform.processing.offset_guard import StreamResetRequired
 from stock_platform.processing.processor import run_light, run_spark
@@ -31,13 +40,9 @@ from stock_platform.processing.reconcile import reconcile_day
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamIntervalReport, StreamStats
-from stock_platform.window import WindowTicker
-from stock_platform.defs.grafana.resources import GrafanaResource
-from stock_platform.defs.kafka.resources import KafkaResource
-from stock_platform.defs.processing.resources import LIGHT_ENGINE, ConnectorJarsError, SparkResource, StreamProcessorResource
-from stock_platform.defs.storage.resources import MarketStoreResource
 from stock_platform.storage.base import HealthSample, MarketStore
 from stock_platform.storage.batch import write_trade_batch
+from stock_platform.window import WindowTicker
 
 RECONCILE_JOB_NAME = "daily_aggregates_reconcile"
 

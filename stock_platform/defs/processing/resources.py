@@ -15,11 +15,11 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import SparkSession
 
-from stock_platform.processing.trading_day import US_EQUITY_ZONE, UTC_ZONE, TradingCalendar
 from stock_platform.jvm_artifacts import ArtifactResolutionError, classpath, spark_kafka_connector
 from stock_platform.processing.light_engine import DEFAULT_GROUP_ID, LightEngineSettings
 from stock_platform.processing.settings import LIGHT_ENGINE, SPARK_ENGINE, SparkEnv, StreamProcessorEnv
 from stock_platform.processing.spark_stream import SparkStreamSettings
+from stock_platform.processing.trading_day import US_EQUITY_ZONE, UTC_ZONE, TradingCalendar
 
 _DEFAULT_MASTER = SparkEnv().master
 _VERSIONED_JAR = re.compile(r"^(?P<artifact>.+)-\d[^-]*\.jar$")
@@ -114,7 +114,9 @@ class StreamProcessorResource(dg.ConfigurableResource, StreamProcessorEnv):
     max_messages_per_trigger: int = Field(default=100_000, description="Upper bound of one Spark micro-batch, in messages.")
     trigger_interval_seconds: float = 0.0
     consumer_group: str = Field(default=DEFAULT_GROUP_ID, description="Light engine: the group that stores its offsets.")
-    max_batch_messages: int = Field(default=2000, description="Light engine: messages per write and commit.")
+    max_batch_messages: int = Field(
+        default=LightEngineSettings.max_batch_messages, description="Light engine: messages per write and commit."
+    )
     equity_time_zone: str = Field(default=US_EQUITY_ZONE, description="Trading-day zone of unprefixed (US equity) symbols.")
     prefixed_time_zone: str = Field(default=UTC_ZONE, description="Trading-day zone of exchange-prefixed symbols (crypto).")
 

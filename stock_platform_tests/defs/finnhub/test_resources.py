@@ -3,8 +3,8 @@ from datetime import date
 import pytest
 import responses
 
-from stock_platform.finnhub.rest import TOKEN_HEADER
 from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
+from stock_platform.finnhub.rest import TOKEN_HEADER
 
 SIM_REST = "http://127.0.0.1:8766/api/v1"
 

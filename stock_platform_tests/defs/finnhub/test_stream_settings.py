@@ -1,7 +1,8 @@
 import pytest
 
+from stock_platform.defs.finnhub.resources import FinnhubConfigError, FinnhubResource
+from stock_platform.finnhub.settings import DEFAULT_SYMBOLS
 from stock_platform.finnhub.websocket import TooManySymbolsError
-from stock_platform.defs.finnhub.resources import DEFAULT_SYMBOLS, FinnhubConfigError, FinnhubResource
 
 
 def test_default_symbols_cover_us_tech_and_crypto():

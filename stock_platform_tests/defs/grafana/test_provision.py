@@ -3,10 +3,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from stock_platform.grafana.api import DashboardResult, FolderResult, GrafanaAuthError, GrafanaError
-from stock_platform.grafana.dashboards import ProvisionReport
 from stock_platform.defs.grafana.provision import GRAFANA_PROVISION_JOB_NAME, grafana_jobs, grafana_provision
 from stock_platform.defs.grafana.resources import GrafanaResource
+from stock_platform.grafana.api import DashboardResult, FolderResult, GrafanaAuthError, GrafanaError
+from stock_platform.grafana.dashboards import ProvisionReport
 
 TOKEN = "glsa_job-secret-789"
 

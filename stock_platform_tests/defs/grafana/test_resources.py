@@ -5,9 +5,9 @@ import dagster as dg
 import pytest
 import responses
 
+from stock_platform.defs.grafana.resources import PIPELINE_TAG, GrafanaResource, grafana_resource
 from stock_platform.grafana.api import GrafanaAuthError
 from stock_platform.grafana.dashboards import dashboards_dir, load_dashboards
-from stock_platform.defs.grafana.resources import PIPELINE_TAG, GrafanaResource, grafana_resource
 
 BASE = "http://grafana.test:3000"
 TOKEN = "glsa_resource-secret-456"

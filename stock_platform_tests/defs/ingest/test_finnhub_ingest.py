@@ -2,11 +2,11 @@ import dagster as dg
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
-from stock_platform.defs.ingest.finnhub_ingest import finnhub_ingest
-from stock_platform_local.servers.process import free_port
 from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.ingest.finnhub_ingest import finnhub_ingest
 from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform_local.servers.process import free_port
 from stock_platform_local.simulator import SimulatorConfig, SimulatorServer
 from stock_platform_tests.kafka.topics import read_all
 

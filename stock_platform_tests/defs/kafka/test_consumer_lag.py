@@ -5,8 +5,6 @@ import dagster as dg
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from stock_platform.kafka.settings import KafkaSettings
-from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.defs.kafka import consumer_lag as lag_defs
 from stock_platform.defs.kafka.consumer_lag import (
     ConsumerLagResource,
@@ -15,12 +13,14 @@ from stock_platform.defs.kafka.consumer_lag import (
     market_consumer_lag_sensor,
 )
 from stock_platform.defs.kafka.market import MARKET_KEY, market
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.processing.resources import StreamProcessorResource
+from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.consumer_lag import LagSnapshot
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamStats
-from stock_platform.defs.kafka.resources import KafkaResource
-from stock_platform.defs.processing.resources import StreamProcessorResource
+from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform_tests.processing.conftest import RecordingWriter, create_market_topic, produce_frames, utc_day
 
 NOW_MS = int(time.time() * 1000)

@@ -3,11 +3,11 @@ from unittest.mock import MagicMock
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from stock_platform.defs.kafka import resources as kafka_module
+from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.kafka.admin import KafkaUnavailableError
 from stock_platform.kafka.settings import KafkaEnv, KafkaSettings, redact
 from stock_platform_local.servers.process import free_port
-from stock_platform.defs.kafka import resources as kafka_module
-from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform_tests.kafka.topics import read_all
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from stock_platform.news.schedule import NewsCursor, NewsPollSettings
+from stock_platform.defs.finnhub.resources import FinnhubResource
 from stock_platform.defs.news.news import (
     NEWS_JOB_NAME,
     NEWS_KEY,
@@ -16,7 +16,7 @@ from stock_platform.defs.news.news import (
     news_poller,
     news_sensors,
 )
-from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.news.schedule import NewsCursor, NewsPollSettings
 
 SETTINGS = NewsPollSettings(symbol_interval_s=600, max_symbols_per_run=2, initial_lookback_days=7)
 START = datetime(2024, 5, 10, 12, 0, tzinfo=timezone.utc).timestamp()

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 import responses
 
-from stock_platform.models import NewsArticle
-from stock_platform.defs.news.news import NEWS_KEY, news_assets, news_checks
 from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.news.news import NEWS_KEY, news_assets, news_checks
+from stock_platform.models import NewsArticle
 
 REST = "http://sim.example/api/v1"
 NEWS_URL = f"{REST}/company-news"

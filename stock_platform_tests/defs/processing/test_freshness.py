@@ -6,15 +6,15 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from stock_platform.processing.aggregation import BarState
-from stock_platform.models import NewsArticle
-from stock_platform.processing.trading_day import TradingCalendar
+from stock_platform.defs.finnhub.resources import FinnhubResource
 from stock_platform.defs.news.news import NEWS_KEY, build_news_freshness_check
 from stock_platform.defs.processing.assets import DAILY_AGGREGATES_KEY, TRADES_KEY
 from stock_platform.defs.processing.checks import build_freshness_checks
-from stock_platform.defs.finnhub.resources import FinnhubResource
 from stock_platform.defs.processing.resources import StreamProcessorResource
 from stock_platform.defs.storage.resources import EmbeddedStoreResource
+from stock_platform.models import NewsArticle
+from stock_platform.processing.aggregation import BarState
+from stock_platform.processing.trading_day import TradingCalendar
 
 NY = ZoneInfo("America/New_York")
 SYMBOLS = "AAPL,MSFT,BINANCE:BTCUSDT"

@@ -5,9 +5,12 @@ import dagster as dg
 import pytest
 from confluent_kafka import Producer
 
-from stock_platform.kafka.avro_codec import TradeBatchCodec
-from stock_platform.models import TradeRow, make_trade_id
+from stock_platform.defs.finnhub.resources import FinnhubResource
+from stock_platform.defs.grafana.resources import GrafanaResource
 from stock_platform.defs.kafka.market import market
+from stock_platform.defs.kafka.resources import KafkaResource
+from stock_platform.defs.processing.assets import DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY, TRADES_KEY, stream_events
+from stock_platform.defs.processing.checks import processing_checks
 from stock_platform.defs.processing.jobs import (
     daily_aggregates_reconcile,
     processing_assets,
@@ -16,15 +19,12 @@ from stock_platform.defs.processing.jobs import (
     processing_sensors,
     stream_processor,
 )
-from stock_platform.defs.processing.assets import DAILY_AGGREGATES_KEY, MINUTE_BARS_KEY, TRADES_KEY, stream_events
-from stock_platform.defs.processing.checks import processing_checks
+from stock_platform.defs.processing.resources import SparkResource, StreamProcessorResource
 from stock_platform.defs.provenance import CODE_VERSION, provenance_metadata
 from stock_platform.defs.resources import processing_resources
-from stock_platform.defs.finnhub.resources import FinnhubResource
-from stock_platform.defs.grafana.resources import GrafanaResource
-from stock_platform.defs.kafka.resources import KafkaResource
-from stock_platform.defs.processing.resources import SparkResource, StreamProcessorResource
 from stock_platform.defs.storage.resources import EmbeddedStoreResource
+from stock_platform.kafka.avro_codec import TradeBatchCodec
+from stock_platform.models import TradeRow, make_trade_id
 from stock_platform.processing.stream_stats import StreamIntervalReport, StreamTotals
 from stock_platform.storage.batch import write_trade_batch
 
@@ -253,8 +253,8 @@ def test_checks_find_double_counts_and_the_impossible_vwap_they_cause(tmp_path):
 
 
 def test_aggregates_of_trades_expired_in_whole_or_part_are_counted_not_mismatches(tmp_path):
-    from stock_platform.processing.aggregation import daily_key, fold_trades, minute_key
     from stock_platform.defs.processing.checks import aggregate_mismatches, expired_symbols
+    from stock_platform.processing.aggregation import daily_key, fold_trades, minute_key
 
     day = date(2025, 10, 9)
     streamed = [

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from stock_platform.jvm_artifacts import ArtifactResolutionError
 from stock_platform.defs.processing import resources as spark_module
 from stock_platform.defs.processing.resources import ConnectorJarsError, SparkResource, connector_jars, jar_artifact
+from stock_platform.jvm_artifacts import ArtifactResolutionError
 
 
 @pytest.mark.parametrize(

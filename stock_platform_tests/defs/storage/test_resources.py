@@ -3,7 +3,12 @@
 import dagster as dg
 import pytest
 
-from stock_platform.defs.storage.resources import CassandraResource, EmbeddedStoreResource, MarketStoreResource, SelectedStoreResource
+from stock_platform.defs.storage.resources import (
+    CassandraResource,
+    EmbeddedStoreResource,
+    MarketStoreResource,
+    SelectedStoreResource,
+)
 from stock_platform.storage.settings import CassandraStoreSettings, EmbeddedStoreSettings
 from stock_platform_tests.storage.cassandra_keyspaces import admin_session, schema_keyspace
 from stock_platform_tests.storage.conftest import DAY, trade
