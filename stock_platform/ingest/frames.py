@@ -41,14 +41,6 @@ class IngestStats:
     reconnects: int = 0
     event_times: EventTimeRange = field(default_factory=EventTimeRange)
 
-    @property
-    def first_event_time_ms(self) -> int | None:
-        return self.event_times.first_ms
-
-    @property
-    def last_event_time_ms(self) -> int | None:
-        return self.event_times.last_ms
-
 
 class FrameHandler:
     """Turns raw websocket frames into Kafka messages on the market and dead-letter topics.

@@ -85,8 +85,8 @@ def test_invalid_trades_are_dead_lettered_and_valid_ones_still_sent(handler, fak
 
 def test_event_time_range_is_tracked(handler):
     handler.handle(_frame(_trade(offset_ms=5), _trade(offset_ms=-7), _trade("MSFT", offset_ms=2)), NOW_MS)
-    assert handler.stats.first_event_time_ms == NOW_MS - 1007
-    assert handler.stats.last_event_time_ms == NOW_MS - 995
+    assert handler.stats.event_times.first_ms == NOW_MS - 1007
+    assert handler.stats.event_times.last_ms == NOW_MS - 995
 
 
 def test_full_producer_queue_applies_backpressure_instead_of_dropping():
