@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date
 
@@ -38,6 +38,10 @@ def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
 
 
 _TRADE_UPSERT = _upsert("trades", TRADE_COLUMNS, TRADE_COLUMNS[:4])
+# Trades go in as multi-row INSERTs: one statement step per chunk instead of one per row, and SQLite does
+# the whole chunk with the GIL released. Chunks are powers of two so a handful of statements stay cached.
+_MAX_TRADES_PER_STATEMENT = 1024
+_trade_upserts: dict[int, str] = {}
 _DAILY_UPSERT = _upsert("daily_aggregates", DAILY_KEY_COLUMNS + BAR_VALUE_COLUMNS, DAILY_KEY_COLUMNS)
 _MINUTE_UPSERT = _upsert("minute_bars", MINUTE_KEY_COLUMNS + BAR_VALUE_COLUMNS, MINUTE_KEY_COLUMNS)
 _HEALTH_UPSERT = _upsert("pipeline_health", HEALTH_COLUMNS, HEALTH_COLUMNS[:3])
@@ -76,6 +80,24 @@ def _conditions_text(conditions: tuple[str, ...] | None) -> str | None:
         if len(_condition_texts) < 10_000:
             _condition_texts[conditions] = text
     return text
+
+
+def _trade_upsert(rows: int) -> str:
+    sql = _trade_upserts.get(rows)
+    if sql is None:
+        row_placeholder = f"({', '.join('?' for _ in TRADE_COLUMNS)})"
+        sql = _trade_upserts[rows] = _TRADE_UPSERT.replace(row_placeholder, ", ".join([row_placeholder] * rows), 1)
+    return sql
+
+
+def _chunk_sizes(count: int) -> Iterator[int]:
+    """`count` as full chunks, then the powers of two of the remainder (largest first)."""
+    size = _MAX_TRADES_PER_STATEMENT
+    while count:
+        while size > count:
+            size //= 2
+        yield size
+        count -= size
 
 
 def _trade_values(row: TradeRow) -> tuple:
@@ -131,8 +153,13 @@ class SqliteMarketStore(MarketStore):
 
     # -- trades
     def write_trades(self, rows: Sequence[TradeRow]) -> int:
+        values = [value for row in rows for value in _trade_values(row)]
+        width = len(TRADE_COLUMNS)
         with self._connections.write() as connection:
-            connection.executemany(_TRADE_UPSERT, map(_trade_values, rows))
+            start = 0
+            for size in _chunk_sizes(len(rows)):
+                connection.execute(_trade_upsert(size), values[start * width : (start + size) * width])
+                start += size
         return len(rows)
 
     def trades_for_day(self, symbol: str, day: date) -> list[TradeRow]:

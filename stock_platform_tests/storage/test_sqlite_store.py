@@ -130,3 +130,11 @@ def test_a_failed_batch_leaves_neither_trades_nor_bars(sqlite_store):
         write_trade_batch(sqlite_store, [trade(1)])
     assert sqlite_store.trades_for_day("AAPL", DAY) == []
     assert sqlite_store.daily_aggregates_for_day(DAY) == {}
+
+
+@pytest.mark.parametrize("count", [1, 1023, 1024, 1025, 2 * 1024 + 7])
+def test_trades_written_in_chunked_statements_all_read_back(sqlite_store, count):
+    rows = [trade(offset, price=100.0 + offset / 8, event_time_ms=T0 + offset, conditions=("1",) if offset % 2 else None) for offset in range(count)]
+    replayed = rows[:3]
+    assert sqlite_store.write_trades(rows + replayed) == count + len(replayed)
+    assert sqlite_store.trades_for_day("AAPL", DAY) == rows
