@@ -59,7 +59,7 @@ _DOUBLE = struct.Struct("<d").pack
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _NULL_BRANCH, _ARRAY_BRANCH = b"\x00", b"\x02"
 _END_OF_ARRAY = b"\x00"
-_TRADE_KEYS = frozenset("sptvc")
+_TRADE_KEY_COUNT = len("sptvc")
 # Bounds the memory of encoded symbols and condition lists (a stream repeats a handful of each).
 _MAX_REMEMBERED = 10_000
 
@@ -85,19 +85,32 @@ def _string(text: str) -> bytes:
     return zigzag_long(len(data)) + data
 
 
-def _number(value: Any) -> bool:
-    kind = type(value)
-    # x - x is 0.0 for every finite float and NaN for inf and NaN.
-    return (kind is float and value - value == 0.0) or (kind is int and -(2**53) <= value <= 2**53)
+# An epoch-ms time (1970 to 2109) zigzags to a six-byte varint: its first byte comes from this table of the
+# low 7 bits, the other five change only every 64 ms of event time, so the encoder keeps the last ones it wrote.
+_SIX_BYTE_VARINT = range(1 << 35, 1 << 42)
+_VARINT_LOW_BYTE = tuple(bytes((low | 0x80,)) for low in range(0x80))
+_INT_AS_DOUBLE_MAX = 2**53
+
+
+def _varint_high_bytes(high: int) -> bytes:
+    """Bytes 2 to 6 of a six-byte varint whose value shifted right by 7 is `high`."""
+    return bytes(
+        (high & 0x7F | 0x80, high >> 7 & 0x7F | 0x80, high >> 14 & 0x7F | 0x80, high >> 21 & 0x7F | 0x80, high >> 28)
+    )
 
 
 class TradeBatchV1Encoder:
-    """Writes a TradeBatch/v1 record; None when a trade has a shape it does not take (fastavro then does)."""
+    """Writes a TradeBatch/v1 record; None when a trade has a shape it does not take (fastavro then does).
+
+    The loop over trades is written out in one function: it runs for every trade the ingest receives, and a
+    call per trade or per field costs more than the encoding itself.
+    """
 
     def __init__(self) -> None:
         self._symbols: dict[str, bytes] = {}
         self._conditions: dict[tuple[str, ...], bytes] = {}
         self._type = _string("trade")
+        self._last_time_high = (-1, b"")
 
     def __call__(self, trades: Sequence[Mapping[str, Any]], received_at_ms: int, source: str) -> bytes | None:
         if type(received_at_ms) is not int or not _LONG_MIN <= received_at_ms <= _LONG_MAX or type(source) is not str:
@@ -105,48 +118,91 @@ class TradeBatchV1Encoder:
         parts = [self._type]
         if trades:
             parts.append(zigzag_long(len(trades)))
-        try:
-            for trade in trades:
-                encoded = self._trade(trade)
-                if encoded is None:
+        symbols, known_conditions, double, low_byte = self._symbols, self._conditions, _DOUBLE, _VARINT_LOW_BYTE
+        last_high, last_high_bytes = self._last_time_high
+        for trade in trades:
+            if type(trade) is not dict or len(trade) != _TRADE_KEY_COUNT:
+                return None
+            try:
+                symbol, price, event_time, volume = trade["s"], trade["p"], trade["t"], trade["v"]
+                conditions = trade["c"]
+            except KeyError:
+                return None
+            # x - x is 0.0 for every finite float and NaN for inf and NaN.
+            if type(price) is float:
+                if price - price != 0.0:
                     return None
-                parts.append(encoded)
-            parts += (_END_OF_ARRAY, zigzag_long(received_at_ms), _string(source))
-        except UnicodeEncodeError:  # lone surrogates: fastavro raises its own error for them
+            elif type(price) is not int or not -_INT_AS_DOUBLE_MAX <= price <= _INT_AS_DOUBLE_MAX:
+                return None
+            if type(volume) is float:
+                if volume - volume != 0.0:
+                    return None
+            elif type(volume) is not int or not -_INT_AS_DOUBLE_MAX <= volume <= _INT_AS_DOUBLE_MAX:
+                return None
+            if type(event_time) is not int:
+                return None
+            zigzag = event_time << 1
+            if zigzag in _SIX_BYTE_VARINT:
+                if zigzag >> 7 != last_high:
+                    last_high = zigzag >> 7
+                    last_high_bytes = _varint_high_bytes(last_high)
+                time_bytes = low_byte[zigzag & 0x7F] + last_high_bytes
+            elif _LONG_MIN <= event_time <= _LONG_MAX:
+                time_bytes = zigzag_long(event_time)
+            else:
+                return None
+            if type(symbol) is not str:
+                return None
+            symbol_bytes = symbols.get(symbol)
+            if symbol_bytes is None:
+                symbol_bytes = self._encoded_string(symbol)
+                if symbol_bytes is None:
+                    return None
+                self._remember(symbols, symbol, symbol_bytes)
+            if conditions is None:
+                conditions_bytes = _NULL_BRANCH
+            else:
+                if type(conditions) is not list:
+                    return None
+                key = tuple(conditions)
+                try:
+                    conditions_bytes = known_conditions.get(key)
+                except TypeError:  # an unhashable item: no string
+                    return None
+                if conditions_bytes is None:
+                    conditions_bytes = self._encoded_conditions(key)
+                    if conditions_bytes is None:
+                        return None
+                    self._remember(known_conditions, key, conditions_bytes)
+            parts += (symbol_bytes, double(price), time_bytes, double(volume), conditions_bytes)
+        self._last_time_high = (last_high, last_high_bytes)
+        source_bytes = self._encoded_string(source)
+        if source_bytes is None:
             return None
+        parts += (_END_OF_ARRAY, zigzag_long(received_at_ms), source_bytes)
         return b"".join(parts)
 
-    def _trade(self, trade: Mapping[str, Any]) -> bytes | None:
-        if type(trade) is not dict or len(trade) != len(_TRADE_KEYS):
-            return None
+    @staticmethod
+    def _encoded_string(text: str) -> bytes | None:
         try:
-            symbol, price, event_time, volume, conditions = trade["s"], trade["p"], trade["t"], trade["v"], trade["c"]
-        except KeyError:
+            return _string(text)
+        except UnicodeEncodeError:  # lone surrogates: fastavro raises its own error for them
             return None
-        if type(symbol) is not str or type(event_time) is not int or not _LONG_MIN <= event_time <= _LONG_MAX:
+
+    @classmethod
+    def _encoded_conditions(cls, conditions: tuple[Any, ...]) -> bytes | None:
+        if not all(type(item) is str for item in conditions):
             return None
-        if not (_number(price) and _number(volume)):
+        items = [cls._encoded_string(item) for item in conditions]
+        if None in items:
             return None
-        symbol_bytes = self._symbols.get(symbol)
-        if symbol_bytes is None:
-            symbol_bytes = self._remember(self._symbols, symbol, _string(symbol))
-        if conditions is None:
-            conditions_bytes = _NULL_BRANCH
-        else:
-            if type(conditions) is not list or not all(type(item) is str for item in conditions):
-                return None
-            key = tuple(conditions)
-            conditions_bytes = self._conditions.get(key)
-            if conditions_bytes is None:
-                items = [zigzag_long(len(key)), *map(_string, key)] if key else []
-                conditions_bytes = self._remember(self._conditions, key, b"".join([_ARRAY_BRANCH, *items, _END_OF_ARRAY]))
-        return b"".join((symbol_bytes, _DOUBLE(price), zigzag_long(event_time), _DOUBLE(volume), conditions_bytes))
+        counted = [zigzag_long(len(items)), *items] if items else []
+        return b"".join([_ARRAY_BRANCH, *counted, _END_OF_ARRAY])
 
     @staticmethod
-    def _remember(known: dict, key: Any, encoded: bytes) -> bytes:
+    def _remember(known: dict, key: Any, encoded: bytes) -> None:
         if len(known) < _MAX_REMEMBERED:
             known[key] = encoded
-        return encoded
 
 
 class TradeBatchCodec:

@@ -118,3 +118,21 @@ def test_the_ingest_writes_the_same_bytes_as_fastavro(trades, received_at_ms, so
 )
 def test_shapes_the_quick_writer_does_not_take_are_written_by_fastavro(trade):
     assert TradeBatchCodec().encode([trade], 5, "x") == _fastavro_bytes([trade], 5, "x")
+
+
+def test_one_codec_writes_times_across_its_remembered_varint_bytes_as_fastavro_does():
+    codec = TradeBatchCodec()
+    start = 1_760_000_000_000
+    # Times that step over 64 ms boundaries, go back, and leave the six-byte range, written one batch after another.
+    for event_time in [start, start + 63, start + 64, start + 1, start + 10_000, -start, 0, start + 127, 2**42]:
+        trades = [{"s": "AAPL", "p": 1.5, "t": event_time, "v": 2, "c": ["1"]}]
+        assert codec.encode(trades, start, "x") == _fastavro_bytes(trades, start, "x")
+
+
+_LONG_LIVED_CODEC = TradeBatchCodec()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(trades=st.lists(_TRADE, max_size=6), received_at_ms=st.integers(-(2**63), 2**63 - 1), source=_TEXT)
+def test_a_codec_that_remembers_symbols_conditions_and_times_still_writes_fastavros_bytes(trades, received_at_ms, source):
+    assert _LONG_LIVED_CODEC.encode(trades, received_at_ms, source) == _fastavro_bytes(trades, received_at_ms, source)
