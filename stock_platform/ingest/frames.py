@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from stock_platform.event_time import EventTimeRange
 from stock_platform.finnhub.protocol import FrameKind, classify_frame
 from stock_platform.ingest.validation import TradeValidator
@@ -68,6 +70,7 @@ class FrameHandler:
         self._codec = TradeBatchCodec()
         self._dead_letter_codec = DeadLetterCodec()
         self._max_message_bytes = max_message_bytes
+        self._trade_batch_room = self._room(b"", self._codec.headers)
         self.stats = IngestStats()
 
     def handle(self, raw: str | bytes, received_at_ms: int | None = None) -> None:
@@ -84,6 +87,10 @@ class FrameHandler:
             self._dead_letter(raw, reason, received_at_ms)
 
     def _handle(self, raw: str | bytes, received_at_ms: int) -> None:
+        by_symbol = self._quickly_accepted(raw, received_at_ms)
+        if by_symbol is not None:
+            self._send(self._encode(by_symbol, received_at_ms))
+            return
         frame = classify_frame(raw)
         if frame.kind is FrameKind.PING:
             self.stats.pings += 1
@@ -98,6 +105,34 @@ class FrameHandler:
             return
         self._handle_trades(raw, frame.trades, received_at_ms)
 
+    def _quickly_accepted(self, raw: str | bytes, received_at_ms: int) -> dict[str, list[dict[str, Any]]] | None:
+        """The trades per symbol of a trade frame whose every trade passes the quick check; None for any other.
+
+        orjson parses a frame in half the time json takes, but it refuses some input json reads (NaN, a lone
+        surrogate "\\ud800", UTF-16) and reads an integer beyond 64 bits as a float. None of that can pass the
+        quick check, so every other frame goes the full way below (json, full validation, dead letters) as before.
+        """
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if type(document) is not dict or document.get("type") != "trade":
+            return None
+        trades = document.get("data")
+        if type(trades) is not list:
+            return None
+        accepts = self._validator.accepts
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for trade in trades:
+            if not accepts(trade, received_at_ms):
+                return None
+            group = by_symbol.get(trade["s"])
+            if group is None:
+                by_symbol[trade["s"]] = [trade]
+            else:
+                group.append(trade)
+        return by_symbol
+
     def _handle_trades(self, raw: str | bytes, trades: list[Any], received_at_ms: int) -> None:
         by_symbol: dict[str, list[dict[str, Any]]] = {}
         reasons: list[str] = []
@@ -108,11 +143,7 @@ class FrameHandler:
                 by_symbol.setdefault(trade["s"], []).append(trade)
             else:
                 reasons.append(f"data[{position}]: {reason}")
-        encoded = []
-        for symbol, symbol_trades in by_symbol.items():
-            key = symbol.encode()
-            fitting = self._encode_fitting(key, symbol_trades, received_at_ms)
-            encoded.extend((key, batch, value) for batch, value in fitting)
+        encoded = self._encode(by_symbol, received_at_ms)
         if reasons:
             self.stats.rejected_trades += len(reasons)
             shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
@@ -122,13 +153,32 @@ class FrameHandler:
                 f"{len(reasons)} of {len(trades)} trades rejected: {shown}" + (f"; +{more} more" if more > 0 else ""),
                 received_at_ms,
             )
-        stats = self.stats
-        for key, symbol_trades, value in encoded:
-            self._producer.send(self._market_topic, key, value, self._codec.headers)
-            stats.messages += 1
-            stats.bytes += len(value)
-            stats.trades += len(symbol_trades)
-            stats.event_times.add([trade["t"] for trade in symbol_trades])
+        self._send(encoded)
+
+    def _encode(
+        self, by_symbol: dict[str, list[dict[str, Any]]], received_at_ms: int
+    ) -> list[tuple[bytes, list[dict[str, Any]], bytes]]:
+        """Every message of a frame, encoded before any is sent: a frame that fails here is dead-lettered whole."""
+        encoded = []
+        for symbol, symbol_trades in by_symbol.items():
+            key = symbol.encode()
+            fitting = self._encode_fitting(key, symbol_trades, received_at_ms)
+            encoded.extend((key, batch, value) for batch, value in fitting)
+        return encoded
+
+    def _send(self, encoded: list[tuple[bytes, list[dict[str, Any]], bytes]]) -> None:
+        stats, send, topic, headers = self.stats, self._producer.send, self._market_topic, self._codec.headers
+        sent = 0
+        try:
+            for key, symbol_trades, value in encoded:
+                send(topic, key, value, headers)
+                sent += 1
+                stats.messages += 1
+                stats.bytes += len(value)
+                stats.trades += len(symbol_trades)
+        finally:
+            # Once per frame rather than per message: min and max over one list cost less than over many.
+            stats.event_times.add([trade["t"] for _, symbol_trades, _ in encoded[:sent] for trade in symbol_trades])
         self._producer.poll()
 
     def _room(self, key: bytes, headers: list[tuple[str, bytes]]) -> int:
@@ -144,7 +194,7 @@ class FrameHandler:
         A single trade is returned as it is: validation bounds its size far below any sensible limit.
         """
         value = self._codec.encode(trades, received_at_ms, self._source)
-        if len(value) <= self._room(key, self._codec.headers) or len(trades) == 1:
+        if len(value) <= self._trade_batch_room - len(key) or len(trades) == 1:
             return [(trades, value)]
         middle = len(trades) // 2
         return self._encode_fitting(key, trades[:middle], received_at_ms) + self._encode_fitting(
