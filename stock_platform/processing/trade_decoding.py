@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from stock_platform.ingest.validation import TradeValidator
-from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TradeBatchCodec
+from stock_platform.ingest.validation import EARLIEST_PLAUSIBLE_MS, TradeValidator
+from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TRADE_BATCH_SCHEMA, TradeBatchCodec
 from stock_platform.models import DeadLetter, TradeRow, make_trade_id
+from stock_platform.processing.light_avro import Trade, read_trade_batch_v1
 
 TradingDayFn = Callable[[str, int], date]
 DEAD_LETTER_SOURCE = "stream_processor"
@@ -18,6 +19,14 @@ _MAX_REASONS_PER_DEAD_LETTER = 5
 _POSITION_DIGITS = 6
 _CACHED_POSITIONS = 1024
 _POSITIONS = [f"{position:0{_POSITION_DIGITS}d}" for position in range(_CACHED_POSITIONS)]
+_TRADE_BATCH_V1 = TRADE_BATCH_SCHEMA.encode()
+_MAX_REMEMBERED = 10_000
+
+
+def _as_tuple(trade: dict) -> Trade:
+    """A trade fastavro decoded (a dict of the schema's fields) in light_avro's tuple shape."""
+    conditions = trade["c"]
+    return trade["s"], float(trade["p"]), trade["t"], float(trade["v"]), None if conditions is None else tuple(conditions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,9 @@ class TradeDecoder:
         self._validator = validator or TradeValidator()
         self._codec = TradeBatchCodec()
         self._clock = clock
+        # Symbols and condition lists that passed the validator's full checks: a stream repeats a handful.
+        self._valid_symbols: set[str] = set()
+        self._valid_conditions: set[tuple[str, ...]] = set()
 
     def decode(
         self, partition: int, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None, schema: bytes | None
@@ -86,35 +98,54 @@ class TradeDecoder:
         if schema is None:
             reason = f"{where}: message has no {SCHEMA_HEADER!r} header naming its Avro schema"
             return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
-        try:
-            batch = self._codec.decode(value, schema.decode("utf-8"))
-        except Exception as error:  # noqa: BLE001 - any decoding failure is a dead letter, with its reason
-            reason = f"{where}: not a decodable TradeBatch ({type(error).__name__}: {error})"
-            return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
+        read = read_trade_batch_v1(value) if schema == _TRADE_BATCH_V1 else None
+        if read is None:
+            try:
+                batch = self._codec.decode(value, schema.decode("utf-8"))
+            except Exception as error:  # noqa: BLE001 - any decoding failure is a dead letter, with its reason
+                reason = f"{where}: not a decodable TradeBatch ({type(error).__name__}: {error})"
+                return self._rejected(partition, offset, timestamp_ms, value, reason, now_ms)
+            read = [_as_tuple(trade) for trade in batch.trades], batch.received_at_ms
+        trades, received_at_ms = read
         expected_symbol = key.decode("utf-8", "replace")
         decoded = DecodedMessage()
         reasons: list[str] = []
         append = decoded.rows.append
-        trading_day, received_at_ms = self._trading_day, batch.received_at_ms
+        trading_day = self._trading_day
         # Every trade of a message shares its id prefix; only the position differs.
         id_prefix = make_trade_id(self._topic, partition, offset, 0)[:-_POSITION_DIGITS]
-        accepts = self._validator.accepts
-        for position, trade in enumerate(batch.trades):
-            if not (trade["s"] == expected_symbol and accepts(trade, now_ms)):
+        # The usual trade is checked inline (the decoded types are the schema's); any other goes through
+        # the validator, which words the reason or accepts it after all.
+        limits = self._validator.limits
+        max_price, max_volume = limits.max_price, limits.max_volume
+        latest_ms = now_ms + limits.max_future_skew_ms
+        valid_symbol = self._symbol_ok(expected_symbol)
+        valid_conditions = self._valid_conditions
+        for position, (symbol, price, event_time_ms, volume, conditions) in enumerate(trades):
+            if not (
+                valid_symbol
+                and symbol == expected_symbol
+                and 0 < price <= max_price
+                and 0 <= volume <= max_volume
+                and EARLIEST_PLAUSIBLE_MS <= event_time_ms <= latest_ms
+                and (conditions is None or conditions in valid_conditions)
+            ):
+                trade = {"s": symbol, "p": price, "t": event_time_ms, "v": volume, "c": None if conditions is None else list(conditions)}
                 reason = self._problem(trade, expected_symbol, now_ms)
                 if reason is not None:
                     reasons.append(f"data[{position}]: {reason}")
                     continue
-            event_time_ms, conditions = trade["t"], trade["c"]
+                if conditions is not None and len(valid_conditions) < _MAX_REMEMBERED:
+                    valid_conditions.add(conditions)
             append(
                 TradeRow(
                     expected_symbol,
                     trading_day(expected_symbol, event_time_ms),
                     event_time_ms,
                     id_prefix + (_POSITIONS[position] if position < _CACHED_POSITIONS else f"{position:0{_POSITION_DIGITS}d}"),
-                    float(trade["p"]),
-                    float(trade["v"]),
-                    tuple(conditions) if conditions is not None else None,
+                    price,
+                    volume,
+                    conditions,
                     received_at_ms,
                     partition,
                     offset,
@@ -123,11 +154,20 @@ class TradeDecoder:
         if reasons:
             shown = "; ".join(reasons[:_MAX_REASONS_PER_DEAD_LETTER])
             more = len(reasons) - _MAX_REASONS_PER_DEAD_LETTER
-            reason = f"{where}: {len(reasons)} of {len(batch.trades)} trades rejected: {shown}"
+            reason = f"{where}: {len(reasons)} of {len(trades)} trades rejected: {shown}"
             letter = DeadLetter(value, reason + (f"; +{more} more" if more > 0 else ""), DEAD_LETTER_SOURCE, now_ms)
             decoded.dead_letter = KeyedDeadLetter(dead_letter_key(self._topic, partition, offset, timestamp_ms), letter)
             decoded.rejected_trades = len(reasons)
         return decoded
+
+    def _symbol_ok(self, symbol: str) -> bool:
+        if symbol in self._valid_symbols:
+            return True
+        if self._validator.symbol_problem(symbol) is not None:
+            return False
+        if len(self._valid_symbols) < _MAX_REMEMBERED:
+            self._valid_symbols.add(symbol)
+        return True
 
     def _problem(self, trade: dict, expected_symbol: str, now_ms: int) -> str | None:
         reason = self._validator.problem(trade, now_ms)
