@@ -88,14 +88,23 @@ def _string(text: str) -> bytes:
 # An epoch-ms time (1970 to 2109) zigzags to a six-byte varint: its first byte comes from this table of the
 # low 7 bits, the other five change only every 64 ms of event time, so the encoder keeps the last ones it wrote.
 _SIX_BYTE_VARINT = range(1 << 35, 1 << 42)
-_VARINT_LOW_BYTE = tuple(bytes((low | 0x80,)) for low in range(0x80))
 _INT_AS_DOUBLE_MAX = 2**53
 
 
-def _varint_high_bytes(high: int) -> bytes:
-    """Bytes 2 to 6 of a six-byte varint whose value shifted right by 7 is `high`."""
-    return bytes(
-        (high & 0x7F | 0x80, high >> 7 & 0x7F | 0x80, high >> 14 & 0x7F | 0x80, high >> 21 & 0x7F | 0x80, high >> 28)
+# A trade's price, time and volume in one pack: the time's varint as its first byte, the next four, and the last.
+_PRICE_TIME_VOLUME = struct.Struct("<dBIBd").pack
+# Zigzagged, a count or length below 64 is one byte.
+_SMALL_LONGS = tuple(bytes((number << 1,)) for number in range(64))
+
+
+def _varint_high_bytes(high: int) -> tuple[int, int]:
+    """Bytes 2 to 5 (a little-endian int) and byte 6 of a six-byte varint whose value shifted right by 7 is `high`."""
+    return (
+        (high & 0x7F | 0x80)
+        | (high >> 7 & 0x7F | 0x80) << 8
+        | (high >> 14 & 0x7F | 0x80) << 16
+        | (high >> 21 & 0x7F | 0x80) << 24,
+        high >> 28,
     )
 
 
@@ -110,16 +119,19 @@ class TradeBatchV1Encoder:
         self._symbols: dict[str, bytes] = {}
         self._conditions: dict[tuple[str, ...], bytes] = {}
         self._type = _string("trade")
-        self._last_time_high = (-1, b"")
+        self._last_time_high = (-1, (0, 0))
+        self._last_received_at = (None, b"")
+        self._last_source = (None, b"")
 
     def __call__(self, trades: Sequence[Mapping[str, Any]], received_at_ms: int, source: str) -> bytes | None:
         if type(received_at_ms) is not int or not _LONG_MIN <= received_at_ms <= _LONG_MAX or type(source) is not str:
             return None
         parts = [self._type]
         if trades:
-            parts.append(zigzag_long(len(trades)))
-        symbols, known_conditions, double, low_byte = self._symbols, self._conditions, _DOUBLE, _VARINT_LOW_BYTE
-        last_high, last_high_bytes = self._last_time_high
+            count = len(trades)
+            parts.append(_SMALL_LONGS[count] if count < len(_SMALL_LONGS) else zigzag_long(count))
+        symbols, known_conditions, pack = self._symbols, self._conditions, _PRICE_TIME_VOLUME
+        last_high, (high_bytes, top_byte) = self._last_time_high
         for trade in trades:
             if type(trade) is not dict or len(trade) != _TRADE_KEY_COUNT:
                 return None
@@ -139,18 +151,6 @@ class TradeBatchV1Encoder:
                     return None
             elif type(volume) is not int or not -_INT_AS_DOUBLE_MAX <= volume <= _INT_AS_DOUBLE_MAX:
                 return None
-            if type(event_time) is not int:
-                return None
-            zigzag = event_time << 1
-            if zigzag in _SIX_BYTE_VARINT:
-                if zigzag >> 7 != last_high:
-                    last_high = zigzag >> 7
-                    last_high_bytes = _varint_high_bytes(last_high)
-                time_bytes = low_byte[zigzag & 0x7F] + last_high_bytes
-            elif _LONG_MIN <= event_time <= _LONG_MAX:
-                time_bytes = zigzag_long(event_time)
-            else:
-                return None
             if type(symbol) is not str:
                 return None
             symbol_bytes = symbols.get(symbol)
@@ -159,6 +159,18 @@ class TradeBatchV1Encoder:
                 if symbol_bytes is None:
                     return None
                 self._remember(symbols, symbol, symbol_bytes)
+            if type(event_time) is not int:
+                return None
+            zigzag = event_time << 1
+            if zigzag in _SIX_BYTE_VARINT:
+                if zigzag >> 7 != last_high:
+                    last_high = zigzag >> 7
+                    high_bytes, top_byte = _varint_high_bytes(last_high)
+                numbers = pack(price, zigzag & 0x7F | 0x80, high_bytes, top_byte, volume)
+            elif _LONG_MIN <= event_time <= _LONG_MAX:
+                numbers = b"".join((_DOUBLE(price), zigzag_long(event_time), _DOUBLE(volume)))
+            else:
+                return None
             if conditions is None:
                 conditions_bytes = _NULL_BRANCH
             else:
@@ -174,13 +186,27 @@ class TradeBatchV1Encoder:
                     if conditions_bytes is None:
                         return None
                     self._remember(known_conditions, key, conditions_bytes)
-            parts += (symbol_bytes, double(price), time_bytes, double(volume), conditions_bytes)
-        self._last_time_high = (last_high, last_high_bytes)
-        source_bytes = self._encoded_string(source)
-        if source_bytes is None:
+            parts += (symbol_bytes, numbers, conditions_bytes)
+        self._last_time_high = (last_high, (high_bytes, top_byte))
+        parts += (_END_OF_ARRAY, self._received_at_bytes(received_at_ms), self._source_bytes(source))
+        if parts[-1] is None:
             return None
-        parts += (_END_OF_ARRAY, zigzag_long(received_at_ms), source_bytes)
         return b"".join(parts)
+
+    def _received_at_bytes(self, received_at_ms: int) -> bytes:
+        # Every message of a frame carries the same time.
+        last, encoded = self._last_received_at
+        if received_at_ms != last:
+            encoded = zigzag_long(received_at_ms)
+            self._last_received_at = (received_at_ms, encoded)
+        return encoded
+
+    def _source_bytes(self, source: str) -> bytes | None:
+        last, encoded = self._last_source
+        if source != last:
+            encoded = self._encoded_string(source)
+            self._last_source = (source, encoded)
+        return encoded
 
     @staticmethod
     def _encoded_string(text: str) -> bytes | None:

@@ -134,5 +134,11 @@ _LONG_LIVED_CODEC = TradeBatchCodec()
 
 @settings(max_examples=1000, deadline=None)
 @given(trades=st.lists(_TRADE, max_size=6), received_at_ms=st.integers(-(2**63), 2**63 - 1), source=_TEXT)
-def test_a_codec_that_remembers_symbols_conditions_and_times_still_writes_fastavros_bytes(trades, received_at_ms, source):
+def test_a_long_lived_codec_remembering_symbols_conditions_and_times_writes_fastavros_bytes(trades, received_at_ms, source):
     assert _LONG_LIVED_CODEC.encode(trades, received_at_ms, source) == _fastavro_bytes(trades, received_at_ms, source)
+
+
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 65, 300])
+def test_batches_of_any_length_are_written_as_fastavro_does(count):
+    trades = [{"s": "AAPL", "p": 1.5, "t": 1_760_000_000_000 + index, "v": index, "c": None} for index in range(count)]
+    assert TradeBatchCodec().encode(trades, 7, "simulator") == _fastavro_bytes(trades, 7, "simulator")
