@@ -62,6 +62,10 @@ class TradeValidator:
     def __init__(self, limits: TradeLimits | None = None, clock=time.time) -> None:
         self._limits = limits or TradeLimits()
         self._clock = clock
+        # The quick check reads them for every trade: attributes of the validator are one lookup, not two.
+        self._max_price = self._limits.max_price
+        self._max_volume = self._limits.max_volume
+        self._max_future_skew_ms = self._limits.max_future_skew_ms
         # Symbols and condition lists that passed the full checks: a stream repeats a handful of each.
         self._valid_symbols: set[str] = set()
         self._valid_conditions: set[tuple[str, ...]] = set()
@@ -76,14 +80,13 @@ class TradeValidator:
             symbol, price, volume, event_time, conditions = trade["s"], trade["p"], trade["v"], trade["t"], trade["c"]
         except (TypeError, KeyError, IndexError):
             return False
-        limits = self._limits
         if not (
             (type(price) is float or type(price) is int)
-            and 0 < price <= limits.max_price  # NaN fails every comparison
+            and 0 < price <= self._max_price  # NaN fails every comparison
             and (type(volume) is float or type(volume) is int)
-            and 0 <= volume <= limits.max_volume
+            and 0 <= volume <= self._max_volume
             and type(event_time) is int
-            and EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + limits.max_future_skew_ms
+            and EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._max_future_skew_ms
             and type(symbol) is str
         ):
             return False

@@ -87,7 +87,7 @@ def _string(text: str) -> bytes:
 
 # An epoch-ms time (1970 to 2109) zigzags to a six-byte varint: its first byte comes from this table of the
 # low 7 bits, the other five change only every 64 ms of event time, so the encoder keeps the last ones it wrote.
-_SIX_BYTE_VARINT = range(1 << 35, 1 << 42)
+_SIX_BYTE_VARINT_MIN, _SIX_BYTE_VARINT_END = 1 << 35, 1 << 42
 _INT_AS_DOUBLE_MAX = 2**53
 
 
@@ -131,6 +131,7 @@ class TradeBatchV1Encoder:
             count = len(trades)
             parts.append(_SMALL_LONGS[count] if count < len(_SMALL_LONGS) else zigzag_long(count))
         symbols, known_conditions, pack = self._symbols, self._conditions, _PRICE_TIME_VOLUME
+        six_byte_min, six_byte_end = _SIX_BYTE_VARINT_MIN, _SIX_BYTE_VARINT_END
         last_high, (high_bytes, top_byte) = self._last_time_high
         for trade in trades:
             if type(trade) is not dict or len(trade) != _TRADE_KEY_COUNT:
@@ -162,7 +163,7 @@ class TradeBatchV1Encoder:
             if type(event_time) is not int:
                 return None
             zigzag = event_time << 1
-            if zigzag in _SIX_BYTE_VARINT:
+            if six_byte_min <= zigzag < six_byte_end:
                 if zigzag >> 7 != last_high:
                     last_high = zigzag >> 7
                     high_bytes, top_byte = _varint_high_bytes(last_high)
