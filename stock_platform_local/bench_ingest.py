@@ -6,7 +6,7 @@ Prints progress lines, then one JSON line with every figure:
 - `offered_trades_per_s`: what that feed delivers to a client that only receives (same websocket client, frames
   dropped), measured in the same run: above the whole path, it shows the ingest, not the feed, set the pace;
 - `ceiling_trades_per_s`: raw produce of the same pre-encoded messages to the same broker
-  (a local Apache Kafka node with its log in a temporary folder);
+  (a local Apache Kafka node with its log in a temporary folder), before and after the whole path, the higher kept;
 - `grouping`: the frame -> Kafka stage with one message per symbol per frame vs one per trade.
 """
 
@@ -189,8 +189,8 @@ def run_benchmark(seconds: float) -> int:
         grouped, encoded = _grouped_rate(kafka, "bench", frames)
         per_trade = _per_trade_rate(kafka, "bench_per_trade", frames)
         _progress(f"  per symbol per frame {grouped:,.0f} trades/s; per trade {per_trade:,.0f} trades/s")
-        ceiling, ceiling_messages = _ceiling(kafka, "bench_ceiling", encoded * 3, total_trades * 3)
-        _progress(f"ceiling: {ceiling:,.0f} trades/s ({ceiling_messages:,.0f} messages/s)")
+        ceiling_before = _ceiling(kafka, "bench_ceiling", encoded * 3, total_trades * 3)
+        _progress(f"ceiling: {ceiling_before[0]:,.0f} trades/s ({ceiling_before[1]:,.0f} messages/s)")
         simulator, ws_url = _start_replaying_simulator(frames, Path(data_dir) / "recording.jsonl")
         try:
             offered = _offered_rate(ws_url, _FEED_SECONDS)
@@ -199,6 +199,11 @@ def run_benchmark(seconds: float) -> int:
             whole = _whole_path(kafka, "bench", seconds, ws_url)
         finally:
             stop_process(simulator)
+        # Measured again after the whole path, and the higher one kept: a moment of contention on a shared machine
+        # can only lower a ceiling, and it must not flatter the ratio.
+        ceiling_after = _ceiling(kafka, "bench_ceiling", encoded * 3, total_trades * 3)
+        _progress(f"ceiling again: {ceiling_after[0]:,.0f} trades/s ({ceiling_after[1]:,.0f} messages/s)")
+        ceiling, ceiling_messages = max(ceiling_before, ceiling_after)
     result = {
         "benchmark": "ingest",
         "broker": f"Apache Kafka {KAFKA_VERSION}, one local KRaft node",
@@ -206,6 +211,7 @@ def run_benchmark(seconds: float) -> int:
         "whole_path_trades_per_s": whole["trades_per_s"],
         "ceiling_trades_per_s": round(ceiling, 1),
         "ceiling_messages_per_s": round(ceiling_messages, 1),
+        "ceiling_before_and_after_trades_per_s": [round(ceiling_before[0], 1), round(ceiling_after[0], 1)],
         "ratio_to_ceiling": round(whole["trades_per_s"] / ceiling, 3),
         "feed": f"simulator replaying {len(frames)} recorded frames of {_TRADES_PER_FRAME} trades, unpaced, looped",
         "offered_trades_per_s": round(offered, 1),
