@@ -3,6 +3,7 @@
 import multiprocessing
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,18 @@ def test_trades_written_in_chunked_statements_all_read_back(sqlite_store, count)
     replayed = rows[:3]
     assert sqlite_store.write_trades(rows + replayed) == count + len(replayed)
     assert sqlite_store.trades_for_day("AAPL", DAY) == rows
+
+
+def test_a_background_thread_checkpoints_the_wal_and_stops_with_the_store(tmp_path):
+    path = tmp_path / "market.db"
+    store = SqliteMarketStore(EmbeddedStoreSettings(str(path)))
+    schema_only = path.stat().st_size
+    store.write_trades([trade(offset, event_time_ms=T0 + offset) for offset in range(2000)])
+    checkpointers = [thread for thread in threading.enumerate() if thread.name == "sqlite-checkpoint"]
+    assert checkpointers
+    deadline = time.monotonic() + 10
+    while path.stat().st_size == schema_only:  # the trades' pages reach the database file only by a checkpoint
+        assert time.monotonic() < deadline, "the WAL was never checkpointed"
+        time.sleep(0.1)
+    store.close()
+    assert not any(thread.is_alive() for thread in checkpointers)
