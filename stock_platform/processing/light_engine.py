@@ -6,17 +6,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from stock_platform.kafka.avro_codec import schema_header
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.models import TradeRow
 from stock_platform.processing.offset_guard import StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_reset import light_reset_command
-from stock_platform.processing.trade_decoding import TradeDecoder
+from stock_platform.processing.trade_decoding import KeyedDeadLetter, TradeDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,21 @@ class LightEngineSettings:
     group_id: str = DEFAULT_GROUP_ID
     max_batch_messages: int = 5000
     poll_timeout_s: float = 0.05
+
+
+# How long a read waits for more messages while the writer is still busy with the previous batch.
+_BUSY_POLL_S = 0.005
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Decoded messages waiting to be written, and the offsets their write lets the group commit."""
+
+    rows: list[TradeRow] = field(default_factory=list)
+    dead_letters: list[KeyedDeadLetter] = field(default_factory=list)
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    messages: int = 0
+    rejected: int = 0
 
 
 # The group coordinator is not ready yet: a broker just started, or it is loading the offsets topic.
@@ -86,6 +103,10 @@ class LightEngine:
         if check.deleted:
             logger.warning(check.skip_line(light_reset_command(topic, group)))
             self._sink.stats.add_skipped(check.skipped_messages)
+            # The gap is reported once: a reset error of another partition still queued in the client
+            # reassigns again, and must find these partitions past it.
+            skipped_to = [TopicPartition(topic, partition, earliest) for partition, (_, earliest) in check.deleted.items()]
+            consumer.commit(offsets=skipped_to, asynchronous=False)
         resume = check.resume_positions(positions)
         assignment = [TopicPartition(topic, partition, resume.get(partition, OFFSET_BEGINNING)) for partition in sorted(state.watermarks)]
         consumer.assign(assignment)
@@ -93,10 +114,46 @@ class LightEngine:
 
     def process_batch(self, consumer: Consumer) -> int:
         """Consume, write and commit one batch; returns the number of messages processed."""
-        messages = consumer.consume(self._settings.max_batch_messages, self._settings.poll_timeout_s)
-        rows, dead_letters, ranges = [], [], {}
-        rejected = 0
-        count = 0
+        batch = self._read_batch(consumer, None)
+        if batch is None:
+            self._assign_from_committed(consumer)
+            return 0
+        if batch.messages:
+            self._write(batch)
+            self._commit(consumer, batch)
+        return batch.messages
+
+    def _read_batch(self, consumer: Consumer, writing: Future | None) -> _Batch | None:
+        """Decoded messages, up to `max_batch_messages`; None when the partitions must be assigned again.
+
+        While the previous batch is being written (`writing`), everything that arrives is gathered,
+        so the batch size follows the write time: small batches at low rates, full ones under a backlog.
+        With the writer idle, the first message that arrives is handed over with whatever is fetched
+        behind it: waiting for more would only add latency.
+        """
+        settings = self._settings
+        batch = _Batch()
+        while batch.messages < settings.max_batch_messages:
+            room = settings.max_batch_messages - batch.messages
+            if writing is not None and not writing.done():
+                if not self._decode(consumer.consume(room, _BUSY_POLL_S), batch):
+                    return None
+                continue
+            if batch.messages or writing is not None:
+                # The writer is free (or a message is in hand): take what is fetched already and go.
+                if not self._decode(consumer.consume(room, 0), batch):
+                    return None
+                break
+            first = consumer.poll(settings.poll_timeout_s)
+            if first is None:
+                break
+            if not self._decode([first], batch):
+                return None
+        return batch
+
+    def _decode(self, messages: list, batch: _Batch) -> bool:
+        """Decode `messages` into `batch`; False when Kafka no longer holds the offsets being read."""
+        decode = self._decoder.decode
         for message in messages:
             error = message.error()
             if error is not None:
@@ -107,36 +164,54 @@ class LightEngine:
                     # every partition is assigned again from its committed offset, which reports the gap
                     # (WARNING line, skipped_messages) exactly as a restart does; the rest is read again.
                     logger.info("Kafka no longer holds offsets the light engine was reading (%s); reassigning", error.str())
-                    self._assign_from_committed(consumer)
-                    return 0
+                    return False
                 raise KafkaException(error)
             partition, offset = message.partition(), message.offset()
-            decoded = self._decoder.decode(
-                partition, offset, message.timestamp()[1], message.key(), message.value(), schema_header(message.headers())
-            )
-            rows.extend(decoded.rows)
-            rejected += decoded.rejected_trades
+            decoded = decode(partition, offset, message.timestamp()[1], message.key(), message.value(), schema_header(message.headers()))
+            batch.rows.extend(decoded.rows)
+            batch.rejected += decoded.rejected_trades
             if decoded.dead_letter is not None:
-                dead_letters.append(decoded.dead_letter)
-            first, _ = ranges.get(partition, (offset, offset))
-            ranges[partition] = (first, offset)
-            count += 1
-        if not count:
-            return 0
-        self._sink.write(rows, dead_letters, ranges, count, rejected_trades=rejected)
+                batch.dead_letters.append(decoded.dead_letter)
+            first, _ = batch.ranges.get(partition, (offset, offset))
+            batch.ranges[partition] = (first, offset)
+            batch.messages += 1
+        return True
+
+    def _write(self, batch: _Batch) -> None:
+        self._sink.write(batch.rows, batch.dead_letters, batch.ranges, batch.messages, rejected_trades=batch.rejected)
+
+    def _commit(self, consumer: Consumer, batch: _Batch) -> None:
         consumer.commit(
-            offsets=[TopicPartition(self._settings.topic, partition, last + 1) for partition, (_, last) in ranges.items()],
+            offsets=[TopicPartition(self._settings.topic, partition, last + 1) for partition, (_, last) in batch.ranges.items()],
             asynchronous=False,
         )
-        return count
 
     def run(self, stop: threading.Event, on_tick: Callable[[], Any] = lambda: None) -> None:
-        """Process until `stop` is set; the consumer is closed however the loop ends."""
+        """Process until `stop` is set; the consumer is closed however the loop ends.
+
+        Batch N is written on a writer thread while batch N+1 is consumed and decoded (SQLite inserts
+        and the commit's fsync run without the GIL). Writes stay in order, one at a time, and a batch's
+        offsets are committed only once its write returned: a crash still replays, never skips.
+        """
         consumer = self._consumer()
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="light-engine-writer")
+        writing: tuple[Future, _Batch] | None = None
         try:
             self._assign_from_committed(consumer)
             while not stop.is_set():
-                self.process_batch(consumer)
+                batch = self._read_batch(consumer, writing[0] if writing else None)
+                if writing is not None:
+                    writing[0].result()
+                    self._commit(consumer, writing[1])
+                    writing = None
+                if batch is None:
+                    self._assign_from_committed(consumer)
+                elif batch.messages:
+                    writing = (writer.submit(self._write, batch), batch)
                 on_tick()
+            if writing is not None:
+                writing[0].result()
+                self._commit(consumer, writing[1])
         finally:
+            writer.shutdown(wait=True)
             consumer.close()
