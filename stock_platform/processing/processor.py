@@ -12,6 +12,7 @@ from stock_platform.processing.light_engine import LightEngine, LightEngineSetti
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, prepare_checkpoint, run_query, start_query
 from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
+from stock_platform.processing.trading_day import TradingCalendar
 
 SessionFactory = Callable[[], AbstractContextManager[Any]]
 
@@ -32,7 +33,7 @@ def run_spark(
     session: SessionFactory,
     kafka: KafkaSettings,
     settings: SparkStreamSettings,
-    trading_day: TradingDayFn,
+    calendar: TradingCalendar,
     sink: TradeSink,
     stop: threading.Event,
     on_tick: Callable[[], Any],
@@ -40,10 +41,11 @@ def run_spark(
     """Spark engine until `stop` is set; the query and then the session are stopped however it ends.
 
     The checkpoint is checked against the topic first (StreamResetRequired for a recreated topic),
-    so a run that cannot resume fails in seconds, before a Spark session is started.
+    so a run that cannot resume fails in seconds, before a Spark session is started. Spark derives
+    trading days in the JVM, so it takes the calendar's zones rather than any function of a trade.
     """
     started, check = prepare_checkpoint(kafka, settings)
     if check is not None and check.skipped_messages:
         sink.stats.add_skipped(check.skipped_messages)
     with session() as spark:
-        run_query(start_query(spark, kafka, started, trading_day, sink), stop, on_tick, checkpoint_dir=settings.checkpoint_dir)
+        run_query(start_query(spark, kafka, started, calendar, sink), stop, on_tick, checkpoint_dir=settings.checkpoint_dir)

@@ -7,11 +7,13 @@ from collections.abc import Callable, Sequence
 
 from stock_platform.models import TradeRow
 from stock_platform.processing.dead_letters import DeadLetterWriter
+from stock_platform.processing.partial_bars import BatchBars
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.trade_decoding import KeyedDeadLetter
 from stock_platform.storage.batch import BatchResult
 
 RowWriter = Callable[[list[TradeRow]], BatchResult]
+AggregatedWriter = Callable[[list[TradeRow], BatchBars], BatchResult]
 
 
 class TradeSink:
@@ -22,6 +24,8 @@ class TradeSink:
 
     `write_rows` is the storage layer's idempotent batch writer (trades + daily aggregates + minute
     bars, e.g. `partial(write_trade_batch, store)`); its duplicate and late counts go into the stats.
+    `write_aggregated` (e.g. `partial(write_aggregated_batch, store)`) writes a batch whose bars the
+    engine folded already (Spark); without it such a batch's bars are folded from its rows.
     """
 
     def __init__(
@@ -30,8 +34,10 @@ class TradeSink:
         dead_letters: DeadLetterWriter | None,
         stats: StreamStats,
         clock: Callable[[], float] = time.time,
+        write_aggregated: AggregatedWriter | None = None,
     ) -> None:
         self._write_rows = write_rows
+        self._write_aggregated = write_aggregated
         self._dead_letters = dead_letters
         self.stats = stats
         self._clock = clock
@@ -43,13 +49,19 @@ class TradeSink:
         offset_ranges: dict[int, tuple[int, int]],
         messages: int,
         rejected_trades: int = 0,
+        bars: BatchBars | None = None,
     ) -> None:
-        """Persist one batch; raises when any part could not be made durable."""
+        """Persist one batch (with the engine's `bars`, when it folded them); raises when any part could not be made durable."""
         if dead_letters:
             if self._dead_letters is None:
                 raise RuntimeError(f"{len(dead_letters)} dead letters but no dead-letter topic configured: {dead_letters[0].letter.reason}")
             self._dead_letters.write(dead_letters)
-        result = self._write_rows(rows) if rows else BatchResult()
+        if not rows:
+            result = BatchResult()
+        elif bars is not None and self._write_aggregated is not None:
+            result = self._write_aggregated(rows, bars)
+        else:
+            result = self._write_rows(rows)
         written_at_ms = int(self._clock() * 1000)
         self.stats.add_batch(
             rows,

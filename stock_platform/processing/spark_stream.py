@@ -1,8 +1,9 @@
 """The Spark engine: a Structured Streaming query from `market` through foreachBatch into the store.
 
 Spark's own Kafka connector (`format("kafka")`, spark-sql-kafka on `spark.jars`) plans and reads exact
-offset ranges; each micro-batch's raw messages are collected as Arrow on the driver, decoded with the
-same TradeDecoder as the light engine and written with the storage layer's idempotent batch writer.
+offset ranges; each micro-batch is decoded, checked, given trade ids and trading days and folded into
+bar partials in the JVM (`spark_batch`), and the driver writes the rows and merges the partials with the
+storage layer's idempotent writers; messages the JVM does not accept go through the light engine's TradeDecoder.
 Spark commits a micro-batch to its checkpoint only after foreachBatch returns, so a killed query
 replays the uncommitted batch on restart and the store's deterministic trade ids and offset guard
 absorb the replay. Before the query starts, the checkpoint is compared with the topic (offset_guard).
@@ -14,6 +15,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,13 +24,16 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from stock_platform.ingest.validation import TradeLimits
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.consumer_lag import checkpoint_positions
-from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch, jvm_source_options
+from stock_platform.processing.jvm_kafka import RAW_COLUMNS, jvm_source_options
 from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
 from stock_platform.processing.sink import TradeSink
+from stock_platform.processing.spark_batch import collect_micro_batch
 from stock_platform.processing.stream_reset import local_checkpoint_path, spark_reset_command
-from stock_platform.processing.trade_decoding import TradeDecoder, TradingDayFn
+from stock_platform.processing.trade_decoding import TradeDecoder
+from stock_platform.processing.trading_day import TradingCalendar
 
 logger = logging.getLogger(__name__)
 
@@ -89,25 +94,29 @@ def raw_messages(spark: SparkSession, kafka: KafkaSettings, settings: SparkStrea
     return spark.readStream.format("kafka").options(**options).load().select(*RAW_COLUMNS)
 
 
-def write_micro_batch(sink: TradeSink, decoder: TradeDecoder) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function: collect the raw batch as Arrow, decode it and write it through the sink."""
+def write_micro_batch(sink: TradeSink, topic: str, calendar: TradingCalendar) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function: run the batch in the JVM (`collect_micro_batch`) and write it through the sink."""
+    decoder, limits = TradeDecoder(topic, calendar), TradeLimits()
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        collected = decode_raw_batch(batch.toArrow(), decoder)
-        sink.write(collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages, collected.rejected_trades)
+        processed = collect_micro_batch(batch, topic, calendar, decoder, limits, int(time.time() * 1000))
+        collected = processed.collected
+        sink.write(
+            collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages, collected.rejected_trades, processed.bars
+        )
         logger.debug("micro-batch %d: %d rows, %d dead letters", batch_id, len(collected.rows), len(collected.dead_letters))
 
     return write
 
 
 def start_query(
-    spark: SparkSession, kafka: KafkaSettings, settings: SparkStreamSettings, trading_day: TradingDayFn, sink: TradeSink
+    spark: SparkSession, kafka: KafkaSettings, settings: SparkStreamSettings, calendar: TradingCalendar, sink: TradeSink
 ) -> StreamingQuery:
     """Start the streaming query; progress lives in `settings.checkpoint_dir`."""
     writer = (
         raw_messages(spark, kafka, settings)
         .writeStream.queryName(settings.query_name)
-        .foreachBatch(write_micro_batch(sink, TradeDecoder(settings.topic, trading_day)))
+        .foreachBatch(write_micro_batch(sink, settings.topic, calendar))
         .option("checkpointLocation", settings.checkpoint_dir)
         .trigger(processingTime=f"{settings.trigger_interval_s} seconds")
     )

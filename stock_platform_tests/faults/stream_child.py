@@ -22,6 +22,7 @@ from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.trading_day import TradingCalendar
+from stock_platform.storage.aggregated_batch import write_aggregated_batch
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.storage.settings import EmbeddedStoreSettings
 from stock_platform.storage.sqlite_store import SqliteMarketStore
@@ -42,8 +43,8 @@ def main() -> None:
 
     with SqliteMarketStore(EmbeddedStoreSettings(args.database)) as store:
 
-        def write(rows):
-            result = write_trade_batch(store, rows)
+        def write(rows, bars=None):
+            result = write_trade_batch(store, rows) if bars is None else write_aggregated_batch(store, rows, bars)
             progress.write(f"{time.time()} {len(rows)}\n")
             return result
 
@@ -54,7 +55,7 @@ def main() -> None:
                     if connection.execute("SELECT count(*) FROM trades").fetchone()[0] >= args.until:
                         stop.set()
 
-        sink = TradeSink(write, DeadLetterWriter.for_kafka(kafka, args.dead_letter), StreamStats(args.engine))
+        sink = TradeSink(write, DeadLetterWriter.for_kafka(kafka, args.dead_letter), StreamStats(args.engine), write_aggregated=write)
         if args.engine == "light":
             settings = LightEngineSettings(topic=args.topic, group_id=args.group, max_batch_messages=args.batch)
             run_light(kafka, settings, calendar, sink, stop, tick)

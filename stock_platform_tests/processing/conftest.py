@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 from stock_platform.kafka.admin import TopicSpec, ensure_topics
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import BatchResult
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "BINANCE:BTCUSDT"]
@@ -21,6 +22,10 @@ T0 = 1_760_000_000_000
 
 def utc_day(symbol: str, event_time_ms: int) -> date:
     return datetime.fromtimestamp(event_time_ms / 1000, timezone.utc).date()
+
+
+# utc_day as a calendar, for the Spark engine (which derives trading days in the JVM from the zones).
+UTC_CALENDAR = TradingCalendar(default_zone="UTC", prefixed_zone="UTC")
 
 
 def produce_frames(kafka: KafkaSettings, topic: str, frames: int, seed: int = 1, trades_per_frame: int = 20) -> list[tuple]:

@@ -18,7 +18,13 @@ from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.trade_decoding import TradeDecoder
-from stock_platform_tests.processing.conftest import RecordingWriter, create_market_topic, produce_frames, utc_day
+from stock_platform_tests.processing.conftest import (
+    UTC_CALENDAR,
+    RecordingWriter,
+    create_market_topic,
+    produce_frames,
+    utc_day,
+)
 
 STATE = TopicState("id-1", {0: (0, 50), 1: (10, 20)})
 
@@ -163,7 +169,7 @@ def test_spark_skips_deleted_offsets_and_refuses_a_recreated_topic_until_reset(s
     def run(writer, expected):
         stats, stop = StreamStats("spark"), threading.Event()
         sink = TradeSink(writer, None, stats)
-        run_spark(lambda: nullcontext(spark), topics.kafka, settings, utc_day, sink, stop, lambda: stop.set() if len(writer.rows) >= expected else None)
+        run_spark(lambda: nullcontext(spark), topics.kafka, settings, UTC_CALENDAR, sink, stop, lambda: stop.set() if len(writer.rows) >= expected else None)
         return stats
 
     first = len(produce_frames(topics.kafka, topics.market, 8))

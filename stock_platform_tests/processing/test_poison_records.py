@@ -13,7 +13,7 @@ from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, StreamQueryError, run_query, start_query
 from stock_platform.processing.stream_stats import StreamStats
 from stock_platform.processing.trade_decoding import TradeDecoder
-from stock_platform_tests.processing.conftest import T0, RecordingWriter, produce_frames, utc_day
+from stock_platform_tests.processing.conftest import T0, UTC_CALENDAR, RecordingWriter, produce_frames, utc_day
 
 CODEC = TradeBatchCodec()
 VALID = CODEC.encode([{"s": "AAPL", "p": 1.0, "t": T0, "v": 1.0, "c": None}], T0, "test")
@@ -105,7 +105,7 @@ def test_the_spark_engine_dead_letters_every_poison_kind_and_stores_the_trades_a
     sink = TradeSink(writer, DeadLetterWriter.for_kafka(topics.kafka, topics.dead_letter), StreamStats("spark"))
     settings = SparkStreamSettings(topics.market, str(tmp_path / "checkpoint"))
     stop = threading.Event()
-    query = start_query(spark, topics.kafka, settings, utc_day, sink)
+    query = start_query(spark, topics.kafka, settings, UTC_CALENDAR, sink)
     run_query(query, stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
     assert len(writer.rows) == expected
     assert_dead_lettered_once(read_dead_letters(topics, len(kinds)), kinds)
@@ -139,7 +139,7 @@ def test_a_spark_micro_batch_replayed_after_a_failed_write_does_not_duplicate_it
 
     def run(writer):
         stop = threading.Event()
-        query = start_query(spark, topics.kafka, settings, utc_day, TradeSink(writer, sink_letters, StreamStats("spark")))
+        query = start_query(spark, topics.kafka, settings, UTC_CALENDAR, TradeSink(writer, sink_letters, StreamStats("spark")))
         run_query(query, stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
 
     with pytest.raises(StreamQueryError, match="store went away mid-batch"):

@@ -5,7 +5,7 @@ import pytest
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, StreamQueryError, run_query, start_query
 from stock_platform.processing.stream_stats import StreamStats
-from stock_platform_tests.processing.conftest import RecordingWriter, produce_frames, utc_day
+from stock_platform_tests.processing.conftest import UTC_CALENDAR, RecordingWriter, produce_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 def _run(spark, kafka, settings, writer, expected):
     sink = TradeSink(writer, None, StreamStats("spark"))
     stop = threading.Event()
-    run_query(start_query(spark, kafka, settings, utc_day, sink), stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
+    run_query(start_query(spark, kafka, settings, UTC_CALENDAR, sink), stop, lambda: stop.set() if len(writer.rows) >= expected else None, 0.2)
 
 
 def test_a_query_killed_mid_batch_resumes_from_its_checkpoint_without_loss(spark, topics, tmp_path):

@@ -40,6 +40,7 @@ from stock_platform.processing.reconcile import reconcile_day
 from stock_platform.processing.redis_cache import CachedDailyStore, RedisDailyAggregateCache, invalidate_day
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.stream_stats import StreamIntervalReport, StreamStats
+from stock_platform.storage.aggregated_batch import write_aggregated_batch
 from stock_platform.storage.base import HealthSample, MarketStore
 from stock_platform.storage.batch import write_trade_batch
 from stock_platform.window import WindowTicker
@@ -117,7 +118,7 @@ def process_market_stream(
 
         window_s = config.window_minutes * 60 if config.window_minutes > 0 else None
         ticker = WindowTicker(stats.interval_report, stop, report, config.report_interval_seconds, window_s)
-        sink = TradeSink(partial(write_trade_batch, store), letters, stats)
+        sink = TradeSink(partial(write_trade_batch, store), letters, stats, write_aggregated=partial(write_aggregated_batch, store))
         try:
             if engine == LIGHT_ENGINE:
                 run_light(kafka_settings, stream_processor.light_settings(topic), calendar, sink, stop, ticker)
