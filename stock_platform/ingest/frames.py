@@ -162,22 +162,25 @@ class FrameHandler:
         encoded = []
         for symbol, symbol_trades in by_symbol.items():
             key = symbol.encode()
-            fitting = self._encode_fitting(key, symbol_trades, received_at_ms)
-            encoded.extend((key, batch, value) for batch, value in fitting)
+            for batch, value in self._encode_fitting(key, symbol_trades, received_at_ms):
+                encoded.append((key, batch, value))
         return encoded
 
     def _send(self, encoded: list[tuple[bytes, list[dict[str, Any]], bytes]]) -> None:
-        stats, send, topic, headers = self.stats, self._producer.send, self._market_topic, self._codec.headers
-        sent = 0
+        send, topic, headers = self._producer.send, self._market_topic, self._codec.headers
+        sent = sent_bytes = sent_trades = 0
         try:
             for key, symbol_trades, value in encoded:
                 send(topic, key, value, headers)
                 sent += 1
-                stats.messages += 1
-                stats.bytes += len(value)
-                stats.trades += len(symbol_trades)
+                sent_bytes += len(value)
+                sent_trades += len(symbol_trades)
         finally:
-            # Once per frame rather than per message: min and max over one list cost less than over many.
+            # Counted once per frame rather than per message, and exactly what was sent should a send raise.
+            stats = self.stats
+            stats.messages += sent
+            stats.bytes += sent_bytes
+            stats.trades += sent_trades
             stats.event_times.add([trade["t"] for _, symbol_trades, _ in encoded[:sent] for trade in symbol_trades])
         self._producer.poll()
 
