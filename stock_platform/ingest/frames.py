@@ -121,11 +121,10 @@ class FrameHandler:
         trades = document.get("data")
         if type(trades) is not list:
             return None
-        accepts = self._validator.accepts
+        if not self._validator.accepts_all(trades, received_at_ms):
+            return None
         by_symbol: dict[str, list[dict[str, Any]]] = {}
         for trade in trades:
-            if not accepts(trade, received_at_ms):
-                return None
             group = by_symbol.get(trade["s"])
             if group is None:
                 by_symbol[trade["s"]] = [trade]

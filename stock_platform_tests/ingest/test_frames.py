@@ -250,6 +250,9 @@ class _AcceptEverything:
     def accepts(self, trade, now_ms):
         return True
 
+    def accepts_all(self, trades, now_ms):
+        return True
+
     def problem(self, trade, now_ms=None):
         return None
 

@@ -106,3 +106,12 @@ def test_the_quick_check_never_accepts_what_the_full_check_rejects(trade):
 @pytest.mark.parametrize("trade", [_trade(), _trade(c=None), _trade(v=0.0, s="BINANCE:BTCUSDT"), _trade(c=["é"])])
 def test_the_quick_check_accepts_the_usual_trade(validator, trade):
     assert validator.accepts(trade, NOW_MS)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(trades=st.lists(_TRADES, max_size=4))
+def test_a_frame_passes_the_quick_check_only_when_each_of_its_trades_does(trades):
+    validator = TradeValidator(clock=lambda: NOW_MS / 1000)
+    each = all(TradeValidator(clock=lambda: NOW_MS / 1000).accepts(trade, NOW_MS) for trade in trades)
+    assert validator.accepts_all(trades, NOW_MS) == each
+    assert validator.accepts_all(trades, NOW_MS) == each  # again, from the memory of valid symbols and conditions
