@@ -18,7 +18,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     processing = commands.add_parser(
         "bench-processing", help="benchmark both stream engines (throughput, latency) against the raw consume rate"
     )
-    processing.add_argument("--engines", default="spark,light", help="comma-separated: spark, light")
+    processing.add_argument(
+        "--engines", default="spark,spark-jvm,light", help="comma-separated: spark, spark-jvm (decoding in the JVM), light"
+    )
     processing.add_argument("--backlog-trades", type=int, default=400_000, help="trades pre-loaded for the throughput phase")
     processing.add_argument("--rate", type=float, default=5_000.0, help="offered trades/s of the latency phase")
     processing.add_argument("--seconds", type=float, default=20.0, help="length of the latency phase")

@@ -1,9 +1,11 @@
 """The Spark engine: a Structured Streaming query from `market` through foreachBatch into the store.
 
 Spark's own Kafka connector (`format("kafka")`, spark-sql-kafka on `spark.jars`) plans and reads exact
-offset ranges; each micro-batch is decoded, checked, given trade ids and trading days and folded into
-bar partials in the JVM (`spark_batch`), and the driver writes the rows and merges the partials with the
-storage layer's idempotent writers; messages the JVM does not accept go through the light engine's TradeDecoder.
+offset ranges. By default each micro-batch's raw messages are collected as Arrow on the driver, decoded
+with the same TradeDecoder as the light engine and written with the storage layer's idempotent batch
+writer. With `decode_in_jvm`, Spark decodes, checks, assigns ids and trading days and folds bar partials
+itself (`spark_sql`), and the driver writes the rows and merges the partials: work that scales out with
+executors, but on one small machine the driver path is faster (measured by `bench-processing`).
 Spark commits a micro-batch to its checkpoint only after foreachBatch returns, so a killed query
 replays the uncommitted batch on restart and the store's deterministic trade ids and offset guard
 absorb the replay. Before the query starts, the checkpoint is compared with the topic (offset_guard).
@@ -24,13 +26,13 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from stock_platform.ingest.validation import TradeLimits
 from stock_platform.kafka.settings import KafkaSettings
 from stock_platform.processing.consumer_lag import checkpoint_positions
-from stock_platform.processing.jvm_kafka import RAW_COLUMNS, jvm_source_options
+from stock_platform.processing.jvm_kafka import RAW_COLUMNS, CollectedBatch, decode_raw_batch, jvm_source_options
 from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
+from stock_platform.processing.partial_bars import BatchBars
 from stock_platform.processing.sink import TradeSink
-from stock_platform.processing.spark_batch import collect_micro_batch
+from stock_platform.processing.spark_batch import MicroBatchCollector
 from stock_platform.processing.stream_reset import local_checkpoint_path, spark_reset_command
 from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.trading_day import TradingCalendar
@@ -52,6 +54,7 @@ class SparkStreamSettings:
     max_messages_per_trigger: int | None = 100_000
     starting_offsets: str = "earliest"
     query_name: str = "stream_processor"
+    decode_in_jvm: bool = False
 
     def __post_init__(self) -> None:
         if not self.checkpoint_dir:
@@ -94,19 +97,27 @@ def raw_messages(spark: SparkSession, kafka: KafkaSettings, settings: SparkStrea
     return spark.readStream.format("kafka").options(**options).load().select(*RAW_COLUMNS)
 
 
-def write_micro_batch(sink: TradeSink, topic: str, calendar: TradingCalendar) -> Callable[[DataFrame, int], None]:
-    """The foreachBatch function: run the batch in the JVM (`collect_micro_batch`) and write it through the sink."""
-    decoder, limits = TradeDecoder(topic, calendar), TradeLimits()
+def write_micro_batch(sink: TradeSink, topic: str, calendar: TradingCalendar, decode_in_jvm: bool = False) -> Callable[[DataFrame, int], None]:
+    """The foreachBatch function: decode the batch on the driver, or in the JVM (`MicroBatchCollector`), and write it."""
+    if decode_in_jvm:
+        collector = MicroBatchCollector(topic, calendar)
+
+        def write_from_jvm(batch: DataFrame, batch_id: int) -> None:
+            processed = collector.collect(batch, int(time.time() * 1000))
+            _write(sink, batch_id, processed.collected, processed.bars)
+
+        return write_from_jvm
+    decoder = TradeDecoder(topic, calendar)
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        processed = collect_micro_batch(batch, topic, calendar, decoder, limits, int(time.time() * 1000))
-        collected = processed.collected
-        sink.write(
-            collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages, collected.rejected_trades, processed.bars
-        )
-        logger.debug("micro-batch %d: %d rows, %d dead letters", batch_id, len(collected.rows), len(collected.dead_letters))
+        _write(sink, batch_id, decode_raw_batch(batch.toArrow(), decoder))
 
     return write
+
+
+def _write(sink: TradeSink, batch_id: int, collected: CollectedBatch, bars: BatchBars | None = None) -> None:
+    sink.write(collected.rows, collected.dead_letters, collected.offset_ranges, collected.messages, collected.rejected_trades, bars)
+    logger.debug("micro-batch %d: %d rows, %d dead letters", batch_id, len(collected.rows), len(collected.dead_letters))
 
 
 def start_query(
@@ -116,7 +127,7 @@ def start_query(
     writer = (
         raw_messages(spark, kafka, settings)
         .writeStream.queryName(settings.query_name)
-        .foreachBatch(write_micro_batch(sink, settings.topic, calendar))
+        .foreachBatch(write_micro_batch(sink, settings.topic, calendar, settings.decode_in_jvm))
         .option("checkpointLocation", settings.checkpoint_dir)
         .trigger(processingTime=f"{settings.trigger_interval_s} seconds")
     )

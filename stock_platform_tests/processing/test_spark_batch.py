@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from stock_platform.ingest.validation import TradeLimits
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.processing.aggregation import apply_batch, daily_key, minute_key
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch
 from stock_platform.processing.partial_bars import merge_partials
-from stock_platform.processing.spark_batch import collect_micro_batch, trading_day_column
+from stock_platform.processing.spark_batch import MicroBatchCollector
+from stock_platform.processing.spark_sql import trading_day_column
 from stock_platform.processing.trade_decoding import TradeDecoder
 from stock_platform.processing.trading_day import TradingCalendar
 from stock_platform.storage.batch import same_bar
@@ -78,7 +78,7 @@ def test_every_message_ends_as_the_python_decoder_would_end_it(spark):
     raw = _raw(list(MESSAGES.values()))
     now_ms = int(time.time() * 1000)
 
-    jvm = collect_micro_batch(spark.createDataFrame(raw), "market", CALENDAR, TradeDecoder("market", CALENDAR), TradeLimits(), now_ms)
+    jvm = MicroBatchCollector("market", CALENDAR).collect(spark.createDataFrame(raw), now_ms)
     python = decode_raw_batch(raw, TradeDecoder("market", CALENDAR))
 
     assert sorted(jvm.collected.rows, key=lambda row: row.trade_id) == sorted(python.rows, key=lambda row: row.trade_id)
@@ -102,7 +102,7 @@ def test_the_jvm_bars_merge_into_the_bars_folding_every_trade_gives(spark):
         messages.append(_message(trades) if rng.random() > 0.05 else _message(trades + [_trade(symbol, p=-1.0)]))
     raw = _raw(messages)
 
-    jvm = collect_micro_batch(spark.createDataFrame(raw), "market", CALENDAR, TradeDecoder("market", CALENDAR), TradeLimits(), now_ms)
+    jvm = MicroBatchCollector("market", CALENDAR).collect(spark.createDataFrame(raw), now_ms)
 
     rows = jvm.collected.rows
     for key_fn, partials, refold in ((daily_key, jvm.bars.daily, jvm.bars.refold_daily), (minute_key, jvm.bars.minute, jvm.bars.refold_minute)):

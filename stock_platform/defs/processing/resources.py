@@ -113,6 +113,11 @@ class StreamProcessorResource(dg.ConfigurableResource, StreamProcessorEnv):
 
     max_messages_per_trigger: int = Field(default=100_000, description="Upper bound of one Spark micro-batch, in messages.")
     trigger_interval_seconds: float = 0.0
+    spark_decode_in_jvm: bool = Field(
+        default=False,
+        description="Spark: decode, check and fold bars in Spark SQL on the executors (scales out) instead of on the driver "
+        "(faster on one small machine).",
+    )
     consumer_group: str = Field(default=DEFAULT_GROUP_ID, description="Light engine: the group that stores its offsets.")
     max_batch_messages: int = Field(
         default=LightEngineSettings.max_batch_messages, description="Light engine: messages per write and commit."
@@ -136,6 +141,7 @@ class StreamProcessorResource(dg.ConfigurableResource, StreamProcessorEnv):
             checkpoint_dir=f"{self.checkpoint_dir.rstrip('/')}/{topic}",
             trigger_interval_s=self.trigger_interval_seconds,
             max_messages_per_trigger=self.max_messages_per_trigger or None,
+            decode_in_jvm=self.spark_decode_in_jvm,
         )
 
     def light_settings(self, topic: str) -> LightEngineSettings:
