@@ -9,7 +9,7 @@ from stock_platform.models import TradeRow
 from stock_platform.processing.aggregation import daily_key, minute_key
 from stock_platform.processing.partial_bars import BatchBars, merge_partials
 from stock_platform.storage.base import MarketStore
-from stock_platform.storage.batch import BatchResult, offset_ranges
+from stock_platform.storage.batch import BatchResult, batch_result
 
 
 def write_aggregated_batch(store: MarketStore, rows: Sequence[TradeRow], bars: BatchBars, now_ms: int | None = None) -> BatchResult:
@@ -28,14 +28,4 @@ def write_aggregated_batch(store: MarketStore, rows: Sequence[TradeRow], bars: B
         minute = merge_partials(stored_minutes, bars.minute, bars.refold_minute, rows, minute_key, updated_at_ms, count_late=False)
         store.upsert_daily_aggregates(daily.states)
         store.upsert_minute_bars(minute.states)
-    return BatchResult(
-        rows_written=written,
-        daily_updated=len(daily.states),
-        minute_bars_updated=len(minute.states),
-        applied=daily.applied,
-        duplicates=daily.duplicates,
-        late=daily.late,
-        first_event_time_ms=min(row.event_time_ms for row in rows),
-        last_event_time_ms=max(row.event_time_ms for row in rows),
-        offset_ranges=offset_ranges(rows),
-    )
+    return batch_result(rows, written, daily, minute)

@@ -13,6 +13,7 @@ from stock_platform.processing.aggregation import (
     MINUTE_MS,
     NO_PARTITION,
     BarState,
+    BatchApplication,
     apply_batch,
     daily_key,
     fold_trades,
@@ -77,6 +78,11 @@ def write_trade_batch(store: MarketStore, rows: Sequence[TradeRow], now_ms: int 
         minute = apply_batch(store.minute_bars({minute_key(row) for row in rows}), rows, minute_key, updated_at_ms)
         store.upsert_daily_aggregates(daily.states)
         store.upsert_minute_bars(minute.states)
+    return batch_result(rows, written, daily, minute)
+
+
+def batch_result(rows: Sequence[TradeRow], written: int, daily: BatchApplication, minute: BatchApplication) -> BatchResult:
+    """The audit figures of a written batch; duplicates and late counts are those of the daily bars."""
     return BatchResult(
         rows_written=written,
         daily_updated=len(daily.states),
