@@ -100,10 +100,8 @@ class TradeValidator:
                 and type(symbol) is str
             ):
                 return False
-            if symbol not in valid_symbols:
-                if self.symbol_problem(symbol) is not None:
-                    return False
-                _remember(valid_symbols, symbol)
+            if symbol not in valid_symbols and not self.symbol_ok(symbol):
+                return False
             if conditions is None:
                 continue
             if type(conditions) is not list:
@@ -116,8 +114,26 @@ class TradeValidator:
                 return False
             if not self.conditions_ok(conditions):
                 return False
-            _remember(valid_conditions, known)
+            self.remember_conditions(known)
         return True
+
+    def symbol_ok(self, symbol: str) -> bool:
+        """Whether `symbol_problem` finds nothing; a symbol that passes is remembered (a stream repeats a handful)."""
+        if symbol in self._valid_symbols:
+            return True
+        if self.symbol_problem(symbol) is not None:
+            return False
+        _remember(self._valid_symbols, symbol)
+        return True
+
+    @property
+    def known_conditions(self) -> set[tuple[str, ...]]:
+        """Condition lists known to be within the limits; read it, add to it with `remember_conditions`."""
+        return self._valid_conditions
+
+    def remember_conditions(self, conditions: tuple[str, ...]) -> None:
+        """Remember a condition list that passed `conditions_ok`."""
+        _remember(self._valid_conditions, conditions)
 
     @property
     def limits(self) -> TradeLimits:

@@ -20,7 +20,6 @@ _POSITION_DIGITS = 6
 _CACHED_POSITIONS = 1024
 _POSITIONS = [f"{position:0{_POSITION_DIGITS}d}" for position in range(_CACHED_POSITIONS)]
 _TRADE_BATCH_V1 = TRADE_BATCH_SCHEMA.encode()
-_MAX_REMEMBERED = 10_000
 
 
 def _as_tuple(trade: dict) -> Trade:
@@ -76,9 +75,6 @@ class TradeDecoder:
         self._validator = validator or TradeValidator()
         self._codec = TradeBatchCodec()
         self._clock = clock
-        # Symbols and condition lists that passed the validator's full checks: a stream repeats a handful.
-        self._valid_symbols: set[str] = set()
-        self._valid_conditions: set[tuple[str, ...]] = set()
 
     def decode(
         self, partition: int, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None, schema: bytes | None
@@ -119,8 +115,8 @@ class TradeDecoder:
         limits = self._validator.limits
         max_price, max_volume = limits.max_price, limits.max_volume
         latest_ms = now_ms + limits.max_future_skew_ms
-        valid_symbol = self._symbol_ok(expected_symbol)
-        valid_conditions = self._valid_conditions
+        valid_symbol = self._validator.symbol_ok(expected_symbol)
+        valid_conditions = self._validator.known_conditions
         for position, (symbol, price, event_time_ms, volume, conditions) in enumerate(trades):
             if not (
                 valid_symbol
@@ -135,8 +131,8 @@ class TradeDecoder:
                 if reason is not None:
                     reasons.append(f"data[{position}]: {reason}")
                     continue
-                if conditions is not None and len(valid_conditions) < _MAX_REMEMBERED:
-                    valid_conditions.add(conditions)
+                if conditions is not None:
+                    self._validator.remember_conditions(conditions)
             append(
                 TradeRow(
                     expected_symbol,
@@ -159,15 +155,6 @@ class TradeDecoder:
             decoded.dead_letter = KeyedDeadLetter(dead_letter_key(self._topic, partition, offset, timestamp_ms), letter)
             decoded.rejected_trades = len(reasons)
         return decoded
-
-    def _symbol_ok(self, symbol: str) -> bool:
-        if symbol in self._valid_symbols:
-            return True
-        if self._validator.symbol_problem(symbol) is not None:
-            return False
-        if len(self._valid_symbols) < _MAX_REMEMBERED:
-            self._valid_symbols.add(symbol)
-        return True
 
     def _problem(self, trade: dict, expected_symbol: str, now_ms: int) -> str | None:
         reason = self._validator.problem(trade, now_ms)
