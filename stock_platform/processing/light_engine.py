@@ -86,7 +86,7 @@ class LightEngine:
             self._kafka.consumer_config(
                 self._settings.group_id,
                 # "error", not "earliest": retention deleting records the engine has not fetched yet must be
-                # reported (process_batch) rather than read past by a silent reset to the earliest offset.
+                # reported (_decode) rather than read past by a silent reset to the earliest offset.
                 **{"enable.partition.eof": False, "fetch.wait.max.ms": 20, "client.id": "light-engine", "auto.offset.reset": "error"},
             )
         )
@@ -111,17 +111,6 @@ class LightEngine:
         assignment = [TopicPartition(topic, partition, resume.get(partition, OFFSET_BEGINNING)) for partition in sorted(state.watermarks)]
         consumer.assign(assignment)
         logger.info("Light engine assigned %s", {entry.partition: entry.offset for entry in assignment})
-
-    def process_batch(self, consumer: Consumer) -> int:
-        """Consume, write and commit one batch; returns the number of messages processed."""
-        batch = self._read_batch(consumer, None)
-        if batch is None:
-            self._assign_from_committed(consumer)
-            return 0
-        if batch.messages:
-            self._write(batch)
-            self._commit(consumer, batch)
-        return batch.messages
 
     def _read_batch(self, consumer: Consumer, writing: Future | None) -> _Batch | None:
         """Decoded messages, up to `max_batch_messages`; None when the partitions must be assigned again.
@@ -180,7 +169,9 @@ class LightEngine:
     def _write(self, batch: _Batch) -> None:
         self._sink.write(batch.rows, batch.dead_letters, batch.ranges, batch.messages, rejected_trades=batch.rejected)
 
-    def _commit(self, consumer: Consumer, batch: _Batch) -> None:
+    def _committed_once_written(self, consumer: Consumer, writing: Future, batch: _Batch) -> None:
+        """Wait for `batch`'s write (raising its error), then commit its offsets."""
+        writing.result()
         consumer.commit(
             offsets=[TopicPartition(self._settings.topic, partition, last + 1) for partition, (_, last) in batch.ranges.items()],
             asynchronous=False,
@@ -201,8 +192,7 @@ class LightEngine:
             while not stop.is_set():
                 batch = self._read_batch(consumer, writing[0] if writing else None)
                 if writing is not None:
-                    writing[0].result()
-                    self._commit(consumer, writing[1])
+                    self._committed_once_written(consumer, *writing)
                     writing = None
                 if batch is None:
                     self._assign_from_committed(consumer)
@@ -210,8 +200,7 @@ class LightEngine:
                     writing = (writer.submit(self._write, batch), batch)
                 on_tick()
             if writing is not None:
-                writing[0].result()
-                self._commit(consumer, writing[1])
+                self._committed_once_written(consumer, *writing)
         finally:
             writer.shutdown(wait=True)
             consumer.close()
