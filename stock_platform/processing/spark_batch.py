@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
-from stock_platform.ingest.validation import TradeLimits
+from stock_platform.ingest.validation import TradeLimits, TradeValidator
 from stock_platform.models import TradeRow
 from stock_platform.processing.aggregation import BarState, daily_key, minute_key
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, CollectedBatch, decode_raw_batch
@@ -87,9 +87,9 @@ def _positions(table: pa.Table) -> pa.Array:
     return pc.add(pc.shift_left(table["partition"], 40), table["offset"]).combine_chunks()
 
 
-def _python_messages(table: pa.Table) -> pa.Table:
+def _python_messages(table: pa.Table, positions: pa.Array) -> pa.Table:
     """Each message left to Python once (a message has a row per trade the JVM did not accept)."""
-    indexed = pa.table({"position": _positions(table), "index": pa.array(range(table.num_rows), pa.int64())})
+    indexed = pa.table({"position": positions, "index": pa.array(range(table.num_rows), pa.int64())})
     first = indexed.group_by("position").aggregate([("index", "min")])["index_min"]
     return table.take(pc.take(first, pc.sort_indices(first))).select(list(RAW_COLUMNS))
 
@@ -98,8 +98,10 @@ class MicroBatchCollector:
     """Runs each micro-batch of one query in one Spark job and collects it for the sink."""
 
     def __init__(self, topic: str, calendar: TradingCalendar, limits: TradeLimits | None = None) -> None:
-        self._sql = MicroBatchSql(topic, calendar, limits or TradeLimits())
-        self._decoder = TradeDecoder(topic, calendar)
+        limits = limits or TradeLimits()
+        self._sql = MicroBatchSql(topic, calendar, limits)
+        # The same limits on both sides: the JVM must never take a trade the driver's validator would refuse.
+        self._decoder = TradeDecoder(topic, calendar, TradeValidator(limits))
 
     def collect(self, batch: DataFrame, now_ms: int) -> JvmBatch:
         """One micro-batch: the JVM's rows and partials, plus the messages it left to Python, decoded here."""
@@ -114,9 +116,10 @@ class MicroBatchCollector:
 def _collected(table: pa.Table, decoder: TradeDecoder) -> JvmBatch:
     messages = _of_kind(table, TRADE, EMPTY, PYTHON)
     python = _of_kind(table, PYTHON)
-    decoded = decode_raw_batch(_python_messages(python), decoder)
+    python_positions = _positions(python)
+    decoded = decode_raw_batch(_python_messages(python, python_positions), decoder)
     trades = _of_kind(table, TRADE)
-    trades = trades.filter(pc.invert(pc.is_in(_positions(trades), _positions(python))))
+    trades = trades.filter(pc.invert(pc.is_in(_positions(trades), python_positions)))
     collected = CollectedBatch(
         _trade_rows(trades) + decoded.rows,
         decoded.dead_letters,

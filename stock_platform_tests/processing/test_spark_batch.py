@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
+from stock_platform.ingest.validation import TradeLimits
 from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.processing.aggregation import apply_batch, daily_key, minute_key
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, decode_raw_batch
@@ -124,3 +125,12 @@ def test_the_jvm_trading_day_is_the_calendars_around_midnights_and_daylight_savi
     assert {(row.symbol, row.t): row.day for row in got} == {
         (symbol, instant): CALENDAR.trading_day(symbol, instant) for symbol in symbols for instant in instants
     }
+
+
+def test_the_driver_judges_a_message_by_the_same_limits_as_the_jvm(spark):
+    raw = _raw([_message([_trade("MSFT", p=101.25)])])
+
+    jvm = MicroBatchCollector("market", CALENDAR, TradeLimits(max_price=50.0)).collect(spark.createDataFrame(raw), int(time.time() * 1000))
+
+    assert jvm.collected.rows == []
+    assert "price 101.25 is not a number in (0, 50]" in jvm.collected.dead_letters[0].letter.reason
