@@ -89,6 +89,9 @@ def _produce(
     """Produce `frames` frames, paced at `frame_interval_s` when given; returns (trades, messages)."""
     rng, codec = random.Random(seed), TradeBatchCodec()
     producer = Producer(kafka.producer_config(**{"linger.ms": 5}))
+    # A new producer delivers its first message 0.5-2 s late (connecting, learning the topic's leaders). The
+    # ingest's producer lives as long as the ingest, so that start-up is not the engine's latency: it is paid here.
+    producer.list_topics(topic, timeout=30)
     trades = messages = 0
     started = time.monotonic()
     for frame in range(frames):
