@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +28,12 @@ class DeadLetter:
     received_at_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class TradeRow:
+class TradeRow(NamedTuple):
     """A trade as stored in the `trades` table, with its deterministic id.
 
     `trade_id` is derived from the Kafka coordinates of the message the trade came in
-    (see `make_trade_id`) so replaying Kafka rewrites the same rows.
+    (see `make_trade_id`) so replaying Kafka rewrites the same rows. A named tuple, not a frozen
+    dataclass: the engines build one per trade, and a frozen dataclass costs ~3 us to build against ~0.6 us.
     """
 
     symbol: str

@@ -3,7 +3,6 @@
 import threading
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import asdict
 
 import pytest
 
@@ -142,7 +141,7 @@ def test_both_engines_produce_identical_tables_from_the_same_input(spark, topics
             count = lambda: sum(len(store.trades_for_day(s, day)) for day in days for s in store.symbols_for_day(day))  # noqa: E731
             _run(engine, spark, topics, path, count, len(produced), **_writers(store))
             trades, daily, bars, offsets = _tables(store, days)
-            tables[engine] = ([asdict(row) for row in trades], daily, bars, offsets)
+            tables[engine] = ([row._asdict() for row in trades], daily, bars, offsets)
     assert tables["spark"] == tables["light"]
     (jvm_trades, jvm_daily, jvm_bars, jvm_offsets), (light_trades, light_daily, light_bars, light_offsets) = tables["spark-jvm"], tables["light"]
     assert jvm_trades == light_trades and jvm_offsets == light_offsets

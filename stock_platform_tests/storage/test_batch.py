@@ -62,11 +62,10 @@ def _stream(rng):
         for position in range(rng.randint(1, 3)):
             # Around New York midnight (04:00 UTC in October): trades land on two trading days.
             event_time_ms = 1_759_982_400_000 + rng.randrange(-600_000, 600_000, 11)
-            rows.append(replace(
+            rows.append(
                 trade(offsets[partition], round(rng.uniform(1, 2), 3), float(rng.randint(0, 4)), event_time_ms, symbol,
-                      partition, position),
-                trading_day=calendar.trading_day(symbol, event_time_ms),
-            ))  # fmt: skip
+                      partition, position)._replace(trading_day=calendar.trading_day(symbol, event_time_ms))
+            )  # fmt: skip
     return rows
 
 

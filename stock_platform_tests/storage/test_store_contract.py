@@ -34,8 +34,8 @@ def test_rewriting_a_trade_key_overwrites_instead_of_adding(store):
     first = trade(1, 100.0)
     store.write_trades([first])
     store.write_trades([first, first])
-    store.write_trades([replace(first, price=100.5)])
-    assert store.trades_for_day("AAPL", DAY) == [replace(first, price=100.5)]
+    store.write_trades([first._replace(price=100.5)])
+    assert store.trades_for_day("AAPL", DAY) == [first._replace(price=100.5)]
 
 
 def test_symbols_for_day_lists_only_symbols_with_trades_that_day(store):
