@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import NamedTuple
 
 
@@ -62,6 +64,11 @@ class NewsArticle:
     image: str = ""
     category: str = ""
     related: tuple[str, ...] = field(default_factory=tuple)
+
+
+# TradeRow from a tuple of its ten fields, for the engines' per-trade loops: namedtuple's own __new__ is a
+# Python function (~1.5 us a call), tuple.__new__ is not (~0.5 us). The caller passes exactly the fields.
+new_trade_row: Callable[[tuple], TradeRow] = partial(tuple.__new__, TradeRow)
 
 
 def make_trade_id(topic: str, partition: int, offset: int, position: int) -> str:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
 from stock_platform.ingest.validation import TradeLimits, TradeValidator
-from stock_platform.models import TradeRow
+from stock_platform.models import TradeRow, new_trade_row
 from stock_platform.processing.aggregation import BarState, daily_key, minute_key
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, CollectedBatch, decode_raw_batch
 from stock_platform.processing.partial_bars import BatchBars, PartialBar
@@ -46,7 +46,7 @@ class JvmBatch:
 def _trade_rows(table: pa.Table) -> list[TradeRow]:
     columns = [table.column(name).to_pylist() for name in TRADE_COLUMNS]
     columns[6] = [tuple(conditions) if conditions is not None else None for conditions in columns[6]]
-    return list(map(TradeRow, *columns))
+    return list(map(new_trade_row, zip(*columns)))
 
 
 def _partials(table: pa.Table) -> Iterator[tuple[tuple, PartialBar]]:

@@ -9,7 +9,7 @@ from datetime import date
 
 from stock_platform.ingest.validation import EARLIEST_PLAUSIBLE_MS, TradeValidator
 from stock_platform.kafka.avro_codec import SCHEMA_HEADER, TRADE_BATCH_SCHEMA, TradeBatchCodec
-from stock_platform.models import DeadLetter, TradeRow, make_trade_id
+from stock_platform.models import DeadLetter, TradeRow, make_trade_id, new_trade_row
 from stock_platform.processing.light_avro import Trade, read_trade_batch_v1
 
 TradingDayFn = Callable[[str, int], date]
@@ -134,17 +134,19 @@ class TradeDecoder:
                 if conditions is not None:
                     self._validator.remember_conditions(conditions)
             append(
-                TradeRow(
-                    expected_symbol,
-                    trading_day(expected_symbol, event_time_ms),
-                    event_time_ms,
-                    id_prefix + (_POSITIONS[position] if position < _CACHED_POSITIONS else f"{position:0{_POSITION_DIGITS}d}"),
-                    price,
-                    volume,
-                    conditions,
-                    received_at_ms,
-                    partition,
-                    offset,
+                new_trade_row(
+                    (
+                        expected_symbol,
+                        trading_day(expected_symbol, event_time_ms),
+                        event_time_ms,
+                        id_prefix + (_POSITIONS[position] if position < _CACHED_POSITIONS else f"{position:0{_POSITION_DIGITS}d}"),
+                        price,
+                        volume,
+                        conditions,
+                        received_at_ms,
+                        partition,
+                        offset,
+                    )
                 )
             )
         if reasons:
