@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import reprlib
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,9 +64,10 @@ class TradeValidator:
     def __init__(self, limits: TradeLimits | None = None, clock=time.time) -> None:
         self._limits = limits or TradeLimits()
         self._clock = clock
-        # The quick check reads them for every trade: attributes of the validator are one lookup, not two.
-        self._max_price = self._limits.max_price
-        self._max_volume = self._limits.max_volume
+        # The quick check reads them for every trade: attributes of the validator are one lookup, not two. Capped
+        # at the largest finite float: an infinite limit would let the quick check pass the infinity `problem` refuses.
+        self._max_price = min(self._limits.max_price, sys.float_info.max)
+        self._max_volume = min(self._limits.max_volume, sys.float_info.max)
         self._max_future_skew_ms = self._limits.max_future_skew_ms
         # Symbols and condition lists that passed the full checks: a stream repeats a handful of each.
         self._valid_symbols: set[str] = set()

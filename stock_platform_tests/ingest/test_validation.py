@@ -115,3 +115,12 @@ def test_a_frame_passes_the_quick_check_only_when_each_of_its_trades_does(trades
     each = all(TradeValidator(clock=lambda: NOW_MS / 1000).accepts(trade, NOW_MS) for trade in trades)
     assert validator.accepts_all(trades, NOW_MS) == each
     assert validator.accepts_all(trades, NOW_MS) == each  # again, from the memory of valid symbols and conditions
+
+
+@pytest.mark.parametrize("trade", [_trade(p=float("inf")), _trade(v=float("inf"))])
+def test_with_infinite_limits_the_quick_check_still_refuses_the_infinity_the_full_check_rejects(trade):
+    inf = float("inf")
+    validator = TradeValidator(TradeLimits(max_price=inf, max_volume=inf), clock=lambda: NOW_MS / 1000)
+    assert validator.problem(trade, NOW_MS) is not None
+    assert not validator.accepts(trade, NOW_MS)
+    assert validator.accepts(_trade(p=1e308, v=1e308), NOW_MS)
