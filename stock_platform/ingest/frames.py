@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import orjson
 
 from stock_platform.event_time import EventTimeRange
 from stock_platform.finnhub.protocol import FrameKind, classify_frame
+from stock_platform.ingest.quick_frames import Message, QuickFrameEncoder
 from stock_platform.ingest.validation import TradeValidator
-from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
+from stock_platform.kafka.avro_codec import (
+    CURRENT_TRADE_BATCH_SCHEMA,
+    TRADE_BATCH_SCHEMA,
+    DeadLetterCodec,
+    TradeBatchCodec,
+)
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform.kafka.settings import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -50,7 +57,8 @@ class FrameHandler:
     Valid trades of one frame are grouped per symbol: one Avro TradeBatch per symbol, keyed by the
     symbol so per-symbol order holds within a partition. A batch that would exceed the producer's
     `message.max.bytes` (`max_message_bytes`) is split in order into several; a dead letter's copy of the
-    frame is truncated to fit, with the frame's size noted in the reason.
+    frame is truncated to fit, with the frame's size noted in the reason. The usual frame, all of its trades
+    valid, is checked and encoded in one pass (QuickFrameEncoder); every other goes the full way.
     """
 
     def __init__(
@@ -71,6 +79,12 @@ class FrameHandler:
         self._dead_letter_codec = DeadLetterCodec()
         self._max_message_bytes = max_message_bytes
         self._trade_batch_room = self._room(b"", self._codec.headers)
+        # The quick path writes TradeBatch/v1 only; with a newer current schema every frame goes the full way.
+        self._quick_encoder = (
+            QuickFrameEncoder(self._validator, source, self._trade_batch_room)
+            if CURRENT_TRADE_BATCH_SCHEMA == TRADE_BATCH_SCHEMA
+            else None
+        )
         self.stats = IngestStats()
 
     def handle(self, raw: str | bytes, received_at_ms: int | None = None) -> None:
@@ -87,9 +101,9 @@ class FrameHandler:
             self._dead_letter(raw, reason, received_at_ms)
 
     def _handle(self, raw: str | bytes, received_at_ms: int) -> None:
-        by_symbol = self._quickly_accepted(raw, received_at_ms)
-        if by_symbol is not None:
-            self._send(self._encode(by_symbol, received_at_ms))
+        messages = self._quickly_encoded(raw, received_at_ms)
+        if messages is not None:
+            self._send(messages)
             return
         frame = classify_frame(raw)
         if frame.kind is FrameKind.PING:
@@ -105,14 +119,17 @@ class FrameHandler:
             return
         self._handle_trades(raw, frame.trades, received_at_ms)
 
-    def _quickly_accepted(self, raw: str | bytes, received_at_ms: int) -> dict[str, list[dict[str, Any]]] | None:
-        """The trades per symbol of a trade frame whose every trade passes the quick check; None for any other.
+    def _quickly_encoded(self, raw: str | bytes, received_at_ms: int) -> list[Message] | None:
+        """The messages of a trade frame whose every trade passes the quick check; None for any other frame.
 
         orjson parses a frame in half the time json takes, but it refuses some input json reads (NaN, a lone
         surrogate "\\ud800", UTF-16) and reads an integer beyond 64 bits as a float. None of that can pass the
-        quick check in a field it reads, and a key it does not read is ignored by the Avro writer too, so what is
-        sent is the same; every other frame goes the full way below (json, full validation, dead letters).
+        quick check in a trade, whose keys must be exactly those it reads, and another key of the frame is read
+        by neither path, so what is sent is the same; every other frame goes the full way below (json, full
+        validation, dead letters).
         """
+        if self._quick_encoder is None:
+            return None
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -122,16 +139,7 @@ class FrameHandler:
         trades = document.get("data")
         if type(trades) is not list:
             return None
-        if not self._validator.accepts_all(trades, received_at_ms):
-            return None
-        by_symbol: dict[str, list[dict[str, Any]]] = {}
-        for trade in trades:
-            group = by_symbol.get(trade["s"])
-            if group is None:
-                by_symbol[trade["s"]] = [trade]
-            else:
-                group.append(trade)
-        return by_symbol
+        return self._quick_encoder(trades, received_at_ms)
 
     def _handle_trades(self, raw: str | bytes, trades: list[Any], received_at_ms: int) -> None:
         by_symbol: dict[str, list[dict[str, Any]]] = {}
@@ -155,33 +163,31 @@ class FrameHandler:
             )
         self._send(encoded)
 
-    def _encode(
-        self, by_symbol: dict[str, list[dict[str, Any]]], received_at_ms: int
-    ) -> list[tuple[bytes, list[dict[str, Any]], bytes]]:
+    def _encode(self, by_symbol: dict[str, list[dict[str, Any]]], received_at_ms: int) -> list[Message]:
         """Every message of a frame, encoded before any is sent: a frame that fails here is dead-lettered whole."""
         encoded = []
         for symbol, symbol_trades in by_symbol.items():
             key = symbol.encode()
             for batch, value in self._encode_fitting(key, symbol_trades, received_at_ms):
-                encoded.append((key, batch, value))
+                encoded.append((key, value, [trade["t"] for trade in batch]))
         return encoded
 
-    def _send(self, encoded: list[tuple[bytes, list[dict[str, Any]], bytes]]) -> None:
+    def _send(self, messages: list[Message]) -> None:
         send, topic, headers = self._producer.send, self._market_topic, self._codec.headers
         sent = sent_bytes = sent_trades = 0
         try:
-            for key, symbol_trades, value in encoded:
+            for key, value, event_times in messages:
                 send(topic, key, value, headers)
                 sent += 1
                 sent_bytes += len(value)
-                sent_trades += len(symbol_trades)
+                sent_trades += len(event_times)
         finally:
             # Counted once per frame rather than per message, and exactly what was sent should a send raise.
             stats = self.stats
             stats.messages += sent
             stats.bytes += sent_bytes
             stats.trades += sent_trades
-            stats.event_times.add([trade["t"] for _, symbol_trades, _ in encoded[:sent] for trade in symbol_trades])
+            stats.event_times.add(list(chain.from_iterable(event_times for _, _, event_times in messages[:sent])))
         self._producer.poll()
 
     def _room(self, key: bytes, headers: list[tuple[str, bytes]]) -> int:

@@ -8,6 +8,7 @@ from confluent_kafka import Producer
 
 from stock_platform.ingest.frames import FrameHandler
 from stock_platform.ingest.runner import WindowSettings, run_ingest_window
+from stock_platform.ingest.validation import TradeValidator
 from stock_platform.kafka.avro_codec import DeadLetterCodec, TradeBatchCodec
 from stock_platform.kafka.producer import DeliveryFailedError, TrackedProducer
 from stock_platform.kafka.settings import KafkaSettings
@@ -246,7 +247,7 @@ def test_frames_that_used_to_crash_the_ingest_are_dead_lettered(handler, fake, r
     assert record["reason"].startswith(reason) and len(record["reason"]) <= 1000
 
 
-class _AcceptEverything:
+class _AcceptEverything(TradeValidator):
     def accepts(self, trade, now_ms):
         return True
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stock_platform.ingest.frames import FrameHandler
+from stock_platform.kafka.avro_codec import TradeBatchCodec
 from stock_platform.kafka.producer import TrackedProducer
 from stock_platform_tests.fakes import FakeProducer
 
@@ -16,7 +17,7 @@ NOW_MS = int(time.time() * 1000)
 class JsonOnlyFrameHandler(FrameHandler):
     """The handler without its quick path: every frame parsed by json and fully validated."""
 
-    def _quickly_accepted(self, raw, received_at_ms):
+    def _quickly_encoded(self, raw, received_at_ms):
         return None
 
 
@@ -83,6 +84,10 @@ def test_the_quick_path_sends_and_dead_letters_what_the_json_path_does(frame, as
 
 def test_usual_trade_frames_take_the_quick_path():
     trade = {"s": "AAPL", "p": 190.5, "t": NOW_MS - 5, "v": 3, "c": ["1"]}
-    raw = json.dumps({"type": "trade", "data": [trade, {**trade, "s": "MSFT"}]}).encode()
-    by_symbol = FrameHandler(TrackedProducer(FakeProducer()), "m", "m.dl", source="x")._quickly_accepted(raw, NOW_MS)
-    assert by_symbol == {"AAPL": [trade], "MSFT": [{**trade, "s": "MSFT"}]}
+    raw = json.dumps({"type": "trade", "data": [trade, {**trade, "s": "MSFT"}, {**trade, "t": NOW_MS}]}).encode()
+    messages = FrameHandler(TrackedProducer(FakeProducer()), "m", "m.dl", source="x")._quickly_encoded(raw, NOW_MS)
+    codec = TradeBatchCodec()
+    assert messages == [
+        (b"AAPL", codec.encode([trade, {**trade, "t": NOW_MS}], NOW_MS, "x"), [NOW_MS - 5, NOW_MS]),
+        (b"MSFT", codec.encode([{**trade, "s": "MSFT"}], NOW_MS, "x"), [NOW_MS - 5]),
+    ]
