@@ -169,9 +169,7 @@ class LightEngine:
     def _write(self, batch: _Batch) -> None:
         self._sink.write(batch.rows, batch.dead_letters, batch.ranges, batch.messages, rejected_trades=batch.rejected)
 
-    def _committed_once_written(self, consumer: Consumer, writing: Future, batch: _Batch) -> None:
-        """Wait for `batch`'s write (raising its error), then commit its offsets."""
-        writing.result()
+    def _commit(self, consumer: Consumer, batch: _Batch) -> None:
         consumer.commit(
             offsets=[TopicPartition(self._settings.topic, partition, last + 1) for partition, (_, last) in batch.ranges.items()],
             asynchronous=False,
@@ -181,8 +179,9 @@ class LightEngine:
         """Process until `stop` is set; the consumer is closed however the loop ends.
 
         Batch N is written on a writer thread while batch N+1 is consumed and decoded (SQLite inserts
-        and the commit's fsync run without the GIL). Writes stay in order, one at a time, and a batch's
-        offsets are committed only once its write returned: a crash still replays, never skips.
+        and the commit's fsync run without the GIL), and N's offsets are committed while N+1 is written.
+        Writes stay in order, one at a time, and a batch's offsets are committed only once its write
+        returned: a crash still replays, never skips.
         """
         consumer = self._consumer()
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="light-engine-writer")
@@ -191,16 +190,20 @@ class LightEngine:
             self._assign_from_committed(consumer)
             while not stop.is_set():
                 batch = self._read_batch(consumer, writing[0] if writing else None)
-                if writing is not None:
-                    self._committed_once_written(consumer, *writing)
-                    writing = None
+                written, writing = writing, None
+                if written is not None:
+                    written[0].result()
+                if batch is not None and batch.messages:
+                    writing = (writer.submit(self._write, batch), batch)
+                # The written batch's offsets are committed while the next one is being written.
+                if written is not None:
+                    self._commit(consumer, written[1])
                 if batch is None:
                     self._assign_from_committed(consumer)
-                elif batch.messages:
-                    writing = (writer.submit(self._write, batch), batch)
                 on_tick()
             if writing is not None:
-                self._committed_once_written(consumer, *writing)
+                writing[0].result()
+                self._commit(consumer, writing[1])
         finally:
             writer.shutdown(wait=True)
             consumer.close()
