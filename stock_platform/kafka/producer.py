@@ -60,7 +60,8 @@ class TrackedProducer:
         """Queue one message; when the local queue is full, wait for deliveries rather than drop."""
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._report_delivery)
+                # value and key by position: confluent-kafka parses a keyword argument slower than a positional one.
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=self._report_delivery)
                 return
             except BufferError:
                 self._producer.poll(_BACKPRESSURE_POLL_S)
