@@ -8,9 +8,9 @@ engine uses, so both engines write identical tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stock_platform.kafka.avro_codec import schema_header
 from stock_platform.kafka.settings import KafkaSettings
@@ -29,7 +29,6 @@ class CollectedBatch:
     rejected_trades: int
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _JAAS_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule"}
 _SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
@@ -65,21 +64,26 @@ def jvm_source_options(
 RAW_COLUMNS = ("key", "value", "partition", "offset", "timestamp", "headers")
 
 
-def _epoch_ms(timestamp: datetime) -> int:
-    """The connector's message timestamp (a timezone-aware datetime in Arrow) as Kafka's epoch milliseconds."""
-    return (timestamp - _EPOCH) // timedelta(milliseconds=1)
+def _epoch_ms(timestamps: pa.ChunkedArray) -> list[int]:
+    """The connector's message timestamps (Arrow timestamps) as Kafka's epoch milliseconds, converted in Arrow.
+
+    Kafka timestamps are whole milliseconds, so the cast drops nothing; Python datetimes per message cost
+    a tenth of a batch's decoding.
+    """
+    return pc.cast(timestamps, pa.timestamp("ms", timestamps.type.tz), safe=False).cast(pa.int64()).to_pylist()
 
 
 def decode_raw_batch(table: pa.Table, decoder: TradeDecoder) -> CollectedBatch:
     """One collected micro-batch of raw connector rows -> trade rows (Kafka order), dead letters and offset ranges."""
-    columns = table.to_pydict()
+    columns = {name: table.column(name).to_pylist() for name in RAW_COLUMNS if name != "timestamp"}
+    columns["timestamp"] = _epoch_ms(table.column("timestamp"))
     rows: list[TradeRow] = []
     dead_letters: list[KeyedDeadLetter] = []
     ranges: dict[int, tuple[int, int]] = {}
     rejected = 0
-    for key, value, partition, offset, timestamp, headers in zip(*(columns[name] for name in RAW_COLUMNS)):
+    for key, value, partition, offset, timestamp_ms, headers in zip(*(columns[name] for name in RAW_COLUMNS)):
         header = schema_header([(entry["key"], entry["value"]) for entry in headers or ()])
-        decoded = decoder.decode(partition, offset, _epoch_ms(timestamp), key, value, header)
+        decoded = decoder.decode(partition, offset, timestamp_ms, key, value, header)
         rows.extend(decoded.rows)
         rejected += decoded.rejected_trades
         if decoded.dead_letter is not None:
@@ -87,3 +91,4 @@ def decode_raw_batch(table: pa.Table, decoder: TradeDecoder) -> CollectedBatch:
         first, last = ranges.get(partition, (offset, offset))
         ranges[partition] = (min(first, offset), max(last, offset))
     return CollectedBatch(rows, dead_letters, ranges, table.num_rows, rejected)
+

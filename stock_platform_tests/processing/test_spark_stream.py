@@ -1,7 +1,10 @@
+import gc
 import threading
 
 import pytest
 
+from stock_platform.processing import spark_stream
+from stock_platform.processing.jvm_kafka import CollectedBatch
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, StreamQueryError, run_query, start_query
 from stock_platform.processing.stream_stats import StreamStats
@@ -30,3 +33,29 @@ def test_a_query_killed_mid_batch_resumes_from_its_checkpoint_without_loss(spark
     more = len(produce_frames(kafka, topics.market, 5, seed=2))
     _run(spark, kafka, settings, writer, expected + more)
     assert len(writer.rows) == expected + more
+
+
+def test_a_micro_batch_is_decoded_and_written_with_the_garbage_collector_paused(monkeypatch):
+    seen = []
+
+    class Batch:
+        def __init__(self, fails):
+            self.fails = fails
+
+        def toArrow(self):
+            if self.fails:
+                raise RuntimeError("the job failed")
+            return self
+
+    def decode(table, decoder):
+        seen.append(gc.isenabled())
+        return CollectedBatch([], [], {}, 0, 0)
+
+    monkeypatch.setattr(spark_stream, "decode_raw_batch", decode)
+    write = spark_stream.write_micro_batch(TradeSink(RecordingWriter(), None, StreamStats("spark")), "market", UTC_CALENDAR)
+    assert gc.isenabled()
+    write(Batch(fails=False), 0)
+    with pytest.raises(RuntimeError, match="the job failed"):
+        write(Batch(fails=True), 1)
+    assert seen == [False]
+    assert gc.isenabled()
