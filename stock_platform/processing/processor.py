@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.collector import heap_frozen
 from stock_platform.processing.light_engine import LightEngine, LightEngineSettings
 from stock_platform.processing.sink import TradeSink
 from stock_platform.processing.spark_stream import SparkStreamSettings, prepare_checkpoint, run_query, start_query
@@ -26,7 +27,8 @@ def run_light(
     on_tick: Callable[[], Any],
 ) -> None:
     """Light engine until `stop` is set (or an error, which propagates after the consumer is closed)."""
-    LightEngine(kafka, settings, TradeDecoder(settings.topic, trading_day), sink).run(stop, on_tick)
+    with heap_frozen():
+        LightEngine(kafka, settings, TradeDecoder(settings.topic, trading_day), sink).run(stop, on_tick)
 
 
 def run_spark(
@@ -47,5 +49,5 @@ def run_spark(
     started, check = prepare_checkpoint(kafka, settings)
     if check is not None and check.skipped_messages:
         sink.stats.add_skipped(check.skipped_messages)
-    with session() as spark:
+    with session() as spark, heap_frozen():
         run_query(start_query(spark, kafka, started, calendar, sink), stop, on_tick, checkpoint_dir=settings.checkpoint_dir)

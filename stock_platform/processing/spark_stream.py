@@ -13,14 +13,12 @@ absorb the replay. Before the query starts, the checkpoint is compared with the 
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from stock_platform.kafka.settings import KafkaSettings
+from stock_platform.processing.collector import collector_paused
 from stock_platform.processing.consumer_lag import checkpoint_positions
 from stock_platform.processing.jvm_kafka import RAW_COLUMNS, CollectedBatch, decode_raw_batch, jvm_source_options
 from stock_platform.processing.offset_guard import PositionCheck, StreamResetRequired, check_positions, topic_state
@@ -97,25 +96,6 @@ def raw_messages(spark: SparkSession, kafka: KafkaSettings, settings: SparkStrea
     """The streaming DataFrame of raw `market` messages (RAW_COLUMNS) from Spark's Kafka connector."""
     options = jvm_source_options(kafka, settings.topic, settings.starting_offsets, settings.max_messages_per_trigger)
     return spark.readStream.format("kafka").options(**options).load().select(*RAW_COLUMNS)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, back on (if it was on) however the block ends.
-
-    A micro-batch builds hundreds of thousands of container objects (rows and their tuples) that all live
-    until the batch is written: the collector ran ~300 times per 20k-message batch, and each full pass
-    re-scanned every live row and the whole interpreter heap (measured in bench-processing: up to 1 s of
-    a 5 s batch, single passes of 90-900 ms, stalls that reached the latency p99). Reference counting
-    still frees the batch when it is written; the rare cycles wait for the collector's next pass.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def write_micro_batch(sink: TradeSink, topic: str, calendar: TradingCalendar, decode_in_jvm: bool = False) -> Callable[[DataFrame, int], None]:
