@@ -17,6 +17,7 @@ from stock_platform.kafka.trade_batch_encoder import (
     SIX_BYTE_VARINT_MIN,
     SMALL_LONGS,
     TRADE_TYPE,
+    LastEncoded,
     encoded_conditions,
     encoded_string,
     remember,
@@ -59,7 +60,8 @@ class QuickFrameEncoder:
         self._symbols: dict[str, bytes] = {}
         self._conditions: dict[tuple[str, ...], bytes] = {}
         self._last_time_high = (-1, 0, 0)
-        self._last_received_at = (None, b"")
+        # Frames arrive many per millisecond: the last one's encoding usually serves.
+        self._received_at_bytes = LastEncoded(zigzag_long)
 
     def __call__(self, trades: list[Any], received_at_ms: int) -> list[Message] | None:
         """The frame's messages, one per symbol in order of first appearance; None to leave it to the full path.
@@ -162,10 +164,3 @@ class QuickFrameEncoder:
             remember(self._conditions, tuple(conditions), encoded)
         return encoded
 
-    def _received_at_bytes(self, received_at_ms: int) -> bytes:
-        # Frames arrive many per millisecond: the last one's encoding usually serves.
-        last, encoded = self._last_received_at
-        if received_at_ms != last:
-            encoded = zigzag_long(received_at_ms)
-            self._last_received_at = (received_at_ms, encoded)
-        return encoded

@@ -11,7 +11,7 @@ Tests compare both writers' bytes with fastavro's on generated batches.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 DOUBLE = struct.Struct("<d").pack
@@ -92,6 +92,21 @@ def remember(known: dict, key: Any, encoded: bytes) -> None:
         known[key] = encoded
 
 
+class LastEncoded:
+    """An encoding function that remembers its last value's encoding: consecutive messages usually repeat it."""
+
+    def __init__(self, encode: Callable[[Any], bytes | None]) -> None:
+        self._encode = encode
+        self._last: tuple[Any, bytes | None] = (None, b"")
+
+    def __call__(self, value: Any) -> bytes | None:
+        last, encoded = self._last
+        if value != last:
+            encoded = self._encode(value)
+            self._last = (value, encoded)
+        return encoded
+
+
 class TradeBatchV1Encoder:
     """Writes a TradeBatch/v1 record; None when a trade has a shape it does not take (fastavro then does).
 
@@ -103,8 +118,9 @@ class TradeBatchV1Encoder:
         self._symbols: dict[str, bytes] = {}
         self._conditions: dict[tuple[str, ...], bytes] = {}
         self._last_time_high = (-1, (0, 0))
-        self._last_received_at = (None, b"")
-        self._last_source = (None, b"")
+        # Every message of a frame carries the same time and source.
+        self._received_at_bytes = LastEncoded(zigzag_long)
+        self._source_bytes = LastEncoded(encoded_string)
 
     def __call__(self, trades: Sequence[Mapping[str, Any]], received_at_ms: int, source: str) -> bytes | None:
         if type(received_at_ms) is not int or not LONG_MIN <= received_at_ms <= LONG_MAX or type(source) is not str:
@@ -177,17 +193,3 @@ class TradeBatchV1Encoder:
             return None
         return b"".join(parts)
 
-    def _received_at_bytes(self, received_at_ms: int) -> bytes:
-        # Every message of a frame carries the same time.
-        last, encoded = self._last_received_at
-        if received_at_ms != last:
-            encoded = zigzag_long(received_at_ms)
-            self._last_received_at = (received_at_ms, encoded)
-        return encoded
-
-    def _source_bytes(self, source: str) -> bytes | None:
-        last, encoded = self._last_source
-        if source != last:
-            encoded = encoded_string(source)
-            self._last_source = (source, encoded)
-        return encoded
