@@ -35,7 +35,7 @@ _TRADE_KEY_COUNT = len("sptvc")
 class QuickFrameEncoder:
     """Checks the trades of a parsed frame and writes its per-symbol messages in one pass; None for any other frame.
 
-    A frame is taken only when every trade passes TradeValidator's quick check (`accepts_all`, whose checks are
+    A frame is taken only when every trade passes TradeValidator's quick check (`accepts`, whose checks are
     written into this loop with the validator's limits and its memory of valid symbols and condition lists) and
     has exactly the keys s, p, t, v, c; its messages are then byte for byte what TradeBatchCodec writes for each
     symbol's trades in frame order. A frame it does not take (including one whose message for a symbol would not

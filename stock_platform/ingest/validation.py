@@ -6,7 +6,6 @@ import math
 import reprlib
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,46 +76,39 @@ class TradeValidator:
         """A quick check that is sufficient, not necessary: True means `problem` would return None.
 
         It costs a fraction of `problem` on the usual trade; False only means "ask `problem`", which
-        words the reason (and may still accept the trade, e.g. one without a `c` field).
+        words the reason (and may still accept the trade, e.g. one without a `c` field). QuickFrameEncoder
+        writes the same checks into its own loop over a frame.
         """
-        return self.accepts_all((trade,), now_ms)
-
-    def accepts_all(self, trades: Iterable[Any], now_ms: int) -> bool:
-        """`accepts` for every trade of a frame in one loop; QuickFrameEncoder writes the same checks into its own."""
-        max_price, max_volume = self._max_price, self._max_volume
-        latest_ms = now_ms + self._max_future_skew_ms
-        valid_symbols, valid_conditions = self._valid_symbols, self._valid_conditions
-        for trade in trades:
-            try:
-                symbol, price, volume, event_time = trade["s"], trade["p"], trade["v"], trade["t"]
-                conditions = trade["c"]
-            except (TypeError, KeyError, IndexError):
-                return False
-            if not (
-                (type(price) is float or type(price) is int)
-                and 0 < price <= max_price  # NaN fails every comparison
-                and (type(volume) is float or type(volume) is int)
-                and 0 <= volume <= max_volume
-                and type(event_time) is int
-                and EARLIEST_PLAUSIBLE_MS <= event_time <= latest_ms
-                and type(symbol) is str
-            ):
-                return False
-            if symbol not in valid_symbols and not self.symbol_ok(symbol):
-                return False
-            if conditions is None:
-                continue
-            if type(conditions) is not list:
-                return False
-            known = tuple(conditions)
-            try:
-                if known in valid_conditions:
-                    continue
-            except TypeError:  # an unhashable item (a JSON object or array) is no condition code
-                return False
-            if not self.conditions_ok(conditions):
-                return False
-            self.remember_conditions(known)
+        try:
+            symbol, price, volume, event_time = trade["s"], trade["p"], trade["v"], trade["t"]
+            conditions = trade["c"]
+        except (TypeError, KeyError, IndexError):
+            return False
+        if not (
+            (type(price) is float or type(price) is int)
+            and 0 < price <= self._max_price  # NaN fails every comparison
+            and (type(volume) is float or type(volume) is int)
+            and 0 <= volume <= self._max_volume
+            and type(event_time) is int
+            and EARLIEST_PLAUSIBLE_MS <= event_time <= now_ms + self._max_future_skew_ms
+            and type(symbol) is str
+        ):
+            return False
+        if not self.symbol_ok(symbol):
+            return False
+        if conditions is None:
+            return True
+        if type(conditions) is not list:
+            return False
+        known = tuple(conditions)
+        try:
+            if known in self._valid_conditions:
+                return True
+        except TypeError:  # an unhashable item (a JSON object or array) is no condition code
+            return False
+        if not self.conditions_ok(conditions):
+            return False
+        self.remember_conditions(known)
         return True
 
     def symbol_ok(self, symbol: str) -> bool:

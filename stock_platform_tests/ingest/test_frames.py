@@ -251,9 +251,6 @@ class _AcceptEverything(TradeValidator):
     def accepts(self, trade, now_ms):
         return True
 
-    def accepts_all(self, trades, now_ms):
-        return True
-
     def problem(self, trade, now_ms=None):
         return None
 

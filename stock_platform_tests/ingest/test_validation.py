@@ -108,15 +108,6 @@ def test_the_quick_check_accepts_the_usual_trade(validator, trade):
     assert validator.accepts(trade, NOW_MS)
 
 
-@settings(max_examples=1000, deadline=None)
-@given(trades=st.lists(_TRADES, max_size=4))
-def test_a_frame_passes_the_quick_check_only_when_each_of_its_trades_does(trades):
-    validator = TradeValidator(clock=lambda: NOW_MS / 1000)
-    each = all(TradeValidator(clock=lambda: NOW_MS / 1000).accepts(trade, NOW_MS) for trade in trades)
-    assert validator.accepts_all(trades, NOW_MS) == each
-    assert validator.accepts_all(trades, NOW_MS) == each  # again, from the memory of valid symbols and conditions
-
-
 @pytest.mark.parametrize("trade", [_trade(p=float("inf")), _trade(v=float("inf"))])
 def test_with_infinite_limits_the_quick_check_still_refuses_the_infinity_the_full_check_rejects(trade):
     inf = float("inf")
