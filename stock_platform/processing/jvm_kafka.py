@@ -91,4 +91,3 @@ def decode_raw_batch(table: pa.Table, decoder: TradeDecoder) -> CollectedBatch:
         first, last = ranges.get(partition, (offset, offset))
         ranges[partition] = (min(first, offset), max(last, offset))
     return CollectedBatch(rows, dead_letters, ranges, table.num_rows, rejected)
-
