@@ -122,8 +122,12 @@ def nav(page: Page, section: str) -> None:
 
 
 def link(page: Page, name: str) -> Locator:
-    """The link whose accessible name ends with `name`: Dagster prefixes icon labels ("job x", "trades trades")."""
-    return page.get_by_role("link", name=re.compile(rf"(^|\s){re.escape(name)}$"))
+    """The link named `name` among its icons' labels.
+
+    Dagster's icons are labelled images inside the link: a job row reads "job x" until the row's own query
+    loads the job's description, then "job x info"; asset links read "trades trades".
+    """
+    return page.get_by_role("link", name=re.compile(rf"(^|\s){re.escape(name)}( info)?$"))
 
 
 def see_sensors_running(page: Page) -> None:
