@@ -39,7 +39,7 @@ from stock_platform_local.servers.broker import LocalKafkaBroker
 from stock_platform_local.servers.process import start_announcing_server, stop_process
 from stock_platform_local.simulator.recording import recording_line
 
-TARGET_TRADES_PER_S = 50_000
+# Issue 12's target: the whole path's rate as a share of the ceiling measured in the same run.
 TARGET_RATIO_TO_CEILING = 0.30
 _SYMBOLS = DEFAULT_SYMBOLS.split(",")
 _TRADES_PER_FRAME = 100
@@ -216,10 +216,8 @@ def run_benchmark(seconds: float) -> int:
         "feed": f"simulator replaying {len(frames)} recorded frames of {_TRADES_PER_FRAME} trades, unpaced, looped",
         "offered_trades_per_s": round(offered, 1),
         "feed_was_the_limit": whole["trades_per_s"] >= _FEED_LIMITED_SHARE * offered,
-        "target_trades_per_s": TARGET_TRADES_PER_S,
-        "meets_target": whole["trades_per_s"] >= TARGET_TRADES_PER_S,
         "target_ratio_to_ceiling": TARGET_RATIO_TO_CEILING,
-        "meets_ratio_target": whole["trades_per_s"] >= TARGET_RATIO_TO_CEILING * ceiling,
+        "meets_target": whole["trades_per_s"] >= TARGET_RATIO_TO_CEILING * ceiling,
         "whole_path": whole,
         "grouping": {
             "per_symbol_per_frame_trades_per_s": round(grouped, 1),
