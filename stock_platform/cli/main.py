@@ -67,10 +67,16 @@ def _local_commands() -> tuple[ModuleType | None, str]:
     return None, "no local commands are registered"
 
 
+def configure_logging() -> None:
+    """INFO for the platform's own lines; py4j's INFO is one line per Spark micro-batch ("Received command c")."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run a command; the platform's commands read their settings from `environ` (default `os.environ`), never writing it."""
     environ = os.environ if environ is None else environ
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     parser = build_parser()
     # Unknown options are allowed through only for a local command that is not installed, to say why in one line.
     args, unknown = parser.parse_known_args(argv)

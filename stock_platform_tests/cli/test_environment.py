@@ -3,6 +3,7 @@
 The clusters are replaced at their client boundary: these tests are about which settings reach them.
 """
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ import pytest
 from cassandra.cluster import NoHostAvailable
 
 from stock_platform.cli import admin
-from stock_platform.cli.main import main
+from stock_platform.cli.main import configure_logging, main
 from stock_platform.defs.kafka.resources import KafkaResource
 from stock_platform.defs.processing.resources import StreamProcessorResource
 from stock_platform.env_defaults import ENV_DEFAULTS
@@ -129,3 +130,18 @@ def test_commands_read_the_mapping_they_are_given(configured, reached):
 def test_a_variable_that_does_not_parse_is_one_line(capsys):
     assert main(["cassandra-apply"], environ={"CASSANDRA_PORT": "nine"}) == 1
     assert capsys.readouterr().err.strip() == "stock-platform cassandra-apply: CASSANDRA_PORT='nine' is not a whole number"
+
+
+
+def test_the_command_line_keeps_the_platforms_info_lines_and_drops_py4js():
+    root, py4j = logging.getLogger(), logging.getLogger("py4j")
+    root_level, py4j_level = root.level, py4j.level
+    root.setLevel(logging.INFO)  # what basicConfig sets when no other handler (pytest's) came first
+    try:
+        configure_logging()
+        assert logging.getLogger("stock_platform.processing.light_engine").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("py4j.clientserver").isEnabledFor(logging.INFO)
+        assert logging.getLogger("py4j.clientserver").isEnabledFor(logging.WARNING)
+    finally:
+        root.setLevel(root_level)
+        py4j.setLevel(py4j_level)
